@@ -1,0 +1,130 @@
+"""Assembling the proxy and admin applications and running them (aiohttp shell).
+
+Resources live in `cleanup_ctx`: the database (embedded or given, migrated at start),
+the upstream session and in-flight loads. Postgres being down never stops the proxy
+from starting: it forwards (X-Cache: BYPASS) until migrations have applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from qbproxy import admin, handlers
+from qbproxy.config import Settings, redact_dsn
+from qbproxy.embedded_pg import EmbeddedPostgres
+from qbproxy.errors import StoreUnavailable
+from qbproxy.fill import Loader
+from qbproxy.metrics import Metrics
+from qbproxy.migrate import apply_migrations
+from qbproxy.state import PROXY, Proxy
+from qbproxy.store import Store
+from qbproxy.trust import TokenTrust
+from qbproxy.upstream import Upstream
+
+log = logging.getLogger("qbproxy.app")
+
+_MIGRATE_RETRY_SECONDS = 2.0
+
+
+def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    store = Store(
+        max_size=settings.database.pool_max_size,
+        timeout=settings.database.statement_timeout_seconds,
+    )
+    upstream = Upstream(settings.upstream, metrics)
+    proxy = Proxy(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        upstream=upstream,
+        loader=Loader(store, upstream, metrics),
+        trust=TokenTrust(settings.cache.token_trust_seconds),
+    )
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        handler_args={"max_field_size": settings.server.max_header_bytes},
+    )
+    app[PROXY] = proxy
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_upstream)
+    app.router.add_route("*", "/{tail:.*}", handlers.handle)
+    return app
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    proxy = app[PROXY]
+    await proxy.upstream.open()
+    yield
+    await proxy.loader.close()
+    await proxy.upstream.close()
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    proxy = app[PROXY]
+    settings = proxy.settings.database
+    embedded = None
+    dsn = settings.dsn
+    if not dsn:
+        embedded = EmbeddedPostgres(Path(settings.data_dir))
+        dsn = await asyncio.to_thread(embedded.start)
+    log.info("cache database: %s", redact_dsn(dsn))
+    await proxy.store.open(dsn)
+    migrating = asyncio.create_task(_migrate_until_done(proxy, dsn))
+    yield
+    migrating.cancel()
+    await asyncio.gather(migrating, return_exceptions=True)
+    await proxy.store.close()
+    if embedded is not None:
+        await asyncio.to_thread(embedded.stop)
+
+
+async def _migrate_until_done(proxy: Proxy, dsn: str) -> None:
+    while True:
+        try:
+            applied = await asyncio.to_thread(apply_migrations, dsn)
+        except StoreUnavailable as exc:
+            log.warning("migrations not applied yet, cache bypassed: %s", exc)
+            await asyncio.sleep(_MIGRATE_RETRY_SECONDS)
+            continue
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        proxy.store_ready = True
+        return
+
+
+async def serve(settings: Settings) -> None:
+    """Run the proxy and admin listeners until cancelled (SIGINT/SIGTERM)."""
+    registry = CollectorRegistry()
+    proxy_app = build_app(settings, registry)
+    admin_app = admin.build_admin_app(proxy_app[PROXY], registry)
+    runners = [web.AppRunner(proxy_app, access_log=None), web.AppRunner(admin_app, access_log=None)]
+    for runner in runners:
+        await runner.setup()
+    try:
+        await web.TCPSite(
+            runners[0],
+            settings.server.host,
+            settings.server.port,
+            shutdown_timeout=settings.server.shutdown_timeout_seconds,
+            backlog=1024,
+        ).start()
+        await web.TCPSite(runners[1], settings.admin.host, settings.admin.port).start()
+        log.info(
+            "qbproxy serving on http://%s:%d (admin http://%s:%d) -> %s",
+            settings.server.host,
+            settings.server.port,
+            settings.admin.host,
+            settings.admin.port,
+            settings.upstream.base_url,
+        )
+        await asyncio.Event().wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()

@@ -1,0 +1,121 @@
+"""Command line: `qbproxy serve | migrate | purge | sandbox`. Parsing only; no logic here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from qbproxy import log as qlog
+from qbproxy.config import Settings, load_config
+from qbproxy.errors import ConfigError, QBProxyError
+
+DEFAULT_CONFIG = "proxy.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="qbproxy", description="Read-through caching proxy for the QuickBooks Online API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the proxy and its admin listener")
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    purge = commands.add_parser("purge", help="drop a realm's cached tables")
+    purge.add_argument("--realm", required=True, help="realm (company) id")
+    purge.add_argument(
+        "--entity",
+        choices=["Customer", "Invoice", "Payment"],
+        help="one table (default: all three)",
+    )
+    for command in (serve, migrate, purge):
+        command.add_argument(
+            "--config",
+            help=f"TOML config file (default: ./{DEFAULT_CONFIG} if present); "
+            "QBPROXY_<SECTION>_<KEY> variables override it",
+        )
+    sandbox = commands.add_parser(
+        "sandbox", help="run the fake Intuit (for demos, tests and the benchmark)", add_help=False
+    )
+    sandbox.add_argument("args", nargs=argparse.REMAINDER)
+
+    args = parser.parse_args(argv)
+    if args.command == "sandbox":
+        from qbproxy.sandbox import main as sandbox_main
+
+        return sandbox_main(args.args)
+    try:
+        settings = _settings(args.config)
+    except ConfigError as exc:
+        print(f"qbproxy: {exc}", file=sys.stderr)
+        return 2
+    qlog.setup(settings.log.level)
+    try:
+        if args.command == "serve":
+            from qbproxy.app import serve as run_serve
+
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(run_serve(settings))
+            return 0
+        if args.command == "migrate":
+            return _migrate(settings)
+        if args.command == "purge":
+            return asyncio.run(_purge(settings, args.realm, args.entity))
+    except QBProxyError as exc:
+        logging.getLogger("qbproxy").error("%s", exc)
+        return 1
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def _settings(path: str | None) -> Settings:
+    if path is None:
+        default = Path(DEFAULT_CONFIG)
+        text = default.read_text() if default.is_file() else ""
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return load_config(text, os.environ)
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """The configured DSN, or the embedded Postgres started for the command's duration."""
+    if settings.database.dsn:
+        yield settings.database.dsn
+        return
+    from qbproxy.embedded_pg import EmbeddedPostgres
+
+    with EmbeddedPostgres(Path(settings.database.data_dir)) as dsn:
+        yield dsn
+
+
+def _migrate(settings: Settings) -> int:
+    from qbproxy.migrate import apply_migrations
+
+    with _database(settings) as dsn:
+        applied = apply_migrations(dsn)
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+async def _purge(settings: Settings, realm: str, entity_name: str | None) -> int:
+    from qbproxy.schema import ENTITIES
+    from qbproxy.store import Store
+
+    entities = [e for e in ENTITIES if entity_name in (None, e.name)]
+    store = Store(max_size=1, timeout=settings.database.statement_timeout_seconds)
+    with _database(settings) as dsn:
+        await store.open(dsn)
+        try:
+            await store.purge(realm, entities)
+        finally:
+            await store.close()
+    print(f"purged {', '.join(e.name for e in entities)} for realm {realm}")
+    return 0

@@ -1,0 +1,397 @@
+"""Request handling: the only code that sequences the pure core and the I/O shell.
+
+Every /v3 answer carries `X-Cache: HIT | MISS | STALE | BYPASS`. When anything is
+unclear (a query the engine cannot answer exactly, Postgres failing) the request is
+forwarded: a wrong answer is worse than a slow one (design.md, promise 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from qbproxy import deps, qbo
+from qbproxy.errors import StoreUnavailable, UpstreamTimeout, UpstreamUnavailable
+from qbproxy.fill import Discarded, Loaded, Refused
+from qbproxy.log import MARKERS, access
+from qbproxy.qbql import Plan, Unsupported, compile_query
+from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
+from qbproxy.schema import Entity, entity_named, row_values
+from qbproxy.state import PROXY, Proxy
+from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
+
+log = logging.getLogger("qbproxy.handlers")
+
+HIT, MISS, STALE, BYPASS = "HIT", "MISS", "STALE", "BYPASS"
+# Headers Intuit's answer is relayed without: aiohttp sets them for the body it sends.
+_NOT_RELAYED = frozenset({"content-length", "content-encoding"})
+
+
+@dataclass(slots=True)
+class Outcome:
+    response: web.StreamResponse
+    cache: str
+    route: str
+    entity: str = "other"
+    realm: str | None = None
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    proxy = request.app[PROXY]
+    if not request.path.startswith("/v3/"):
+        return _fault(proxy, 404, "Not Found", "qbproxy serves the QBO API under /v3/ only")
+    started = time.perf_counter()
+    outcome = await _dispatch(request, proxy)
+    elapsed = time.perf_counter() - started
+    proxy.metrics.requests.labels(outcome.route, outcome.entity, outcome.cache.lower()).inc()
+    proxy.metrics.request_seconds.labels(outcome.cache.lower()).observe(elapsed)
+    access.info(
+        "%s %s %d %s realm=%s entity=%s %.1fms",
+        request.method,
+        request.path,
+        outcome.response.status,
+        MARKERS[outcome.cache],
+        outcome.realm or "-",
+        outcome.entity,
+        elapsed * 1000,
+    )
+    return outcome.response
+
+
+async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
+    route = classify(request.method, request.path, request.query_string)
+    realm = None if isinstance(route, Passthrough) else route.realm
+    try:
+        match route:
+            case QueryRoute():
+                return await _query(request, proxy, route)
+            case ReadRoute():
+                return await _read(request, proxy, route)
+            case WriteRoute():
+                return await _write(request, proxy, route)
+            case BatchRoute():
+                return await _batch(request, proxy, route)
+            case Passthrough():
+                return Outcome(await _forward(request, proxy), BYPASS, "other", realm=route.realm)
+    except BodyTooLarge:
+        limit = proxy.settings.server.max_body_bytes
+        response = _fault(proxy, 413, "Request Entity Too Large", f"body over {limit} bytes")
+    except UpstreamTimeout:
+        response = _fault(proxy, 504, "Gateway Timeout", "Intuit did not answer in time")
+    except UpstreamUnavailable:
+        response = _fault(proxy, 502, "Bad Gateway", "Intuit could not be reached")
+    return Outcome(response, BYPASS, _route_kind(route), realm=realm)
+
+
+# --- queries -------------------------------------------------------------------------
+
+
+async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outcome:
+    body: bytes | None = None
+    text = route.text
+    if text is None:
+        body = await _read_body(request, proxy.settings.server.max_body_bytes)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _bypass(await _forward(request, proxy, body=body), "query", route.realm)
+    if len(text) > proxy.settings.server.max_query_chars:
+        limit = proxy.settings.server.max_query_chars
+        response = _fault(
+            proxy, 400, "QueryValidationError", f"query over {limit} characters", "4000"
+        )
+        return Outcome(response, BYPASS, "query", realm=route.realm)
+    plan = compile_query(text)
+    if isinstance(plan, Unsupported):
+        log.debug("forwarding a query the cache cannot answer exactly: %s", plan.reason)
+        return _bypass(await _forward(request, proxy, body=body), "query", route.realm)
+    entity = entity_named(plan.entity)
+    assert entity is not None
+
+    def outcome(response: web.StreamResponse, cache: str) -> Outcome:
+        return Outcome(response, cache, "query", entity.name, route.realm)
+
+    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    ttl = proxy.settings.cache.ttl_seconds
+    try:
+        state = await proxy.store.table_state(route.realm, entity, ttl)
+        if state is not None and state.complete:
+            if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+                proxy.metrics.calls_saved.labels(entity.name).inc()
+                return outcome(await _answer(proxy, route.realm, plan), HIT)
+            # Intuit decides for a caller it has not vouched for (design.md, promise 4).
+            return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
+        result, led = await proxy.loader.load_table(route.realm, entity, _auth_headers(request))
+    except StoreUnavailable as exc:
+        return _bypass(await _store_failed(request, proxy, exc, body), "query", route.realm)
+
+    match result:
+        case Loaded():
+            if led:
+                proxy.trust.accept(route.realm, fp, proxy.clock())
+            if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+                try:
+                    return outcome(await _answer(proxy, route.realm, plan), MISS)
+                except StoreUnavailable as exc:
+                    response = await _store_failed(request, proxy, exc, body)
+                    return _bypass(response, "query", route.realm)
+        case Refused(answer) if led:
+            _learn_from_status(proxy, route.realm, fp, answer.status)
+            return outcome(_relay(answer, MISS), MISS)
+        case Refused() | Discarded():
+            pass
+    # Another caller's load, or one a purge overtook: ask Intuit for this caller.
+    return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
+
+
+async def _answer(proxy: Proxy, realm: str, plan: Plan) -> web.Response:
+    now = proxy.wall_clock()
+    if plan.count:
+        body = qbo.count_body(await proxy.store.count(realm, plan.sql, plan.args), now)
+    else:
+        docs = await proxy.store.select(realm, plan.sql, plan.args)
+        body = qbo.query_page(plan.entity, docs, plan.start_position, now)
+    return _local_response(body, HIT)
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome:
+    entity = route.entity
+    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    ttl = proxy.settings.cache.ttl_seconds
+    try:
+        if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+            doc = await proxy.store.fresh_row(route.realm, entity, int(route.entity_id), ttl)
+            if doc is not None:
+                proxy.metrics.calls_saved.labels(entity.name).inc()
+                response = _local_response(
+                    qbo.entity_body(entity.name, doc, proxy.wall_clock()), HIT
+                )
+                return Outcome(response, HIT, "read", entity.name, route.realm)
+        ticket = await proxy.store.begin_fill(route.realm, entity)
+    except StoreUnavailable as exc:
+        return _bypass(await _store_failed(request, proxy, exc, None), "read", route.realm)
+
+    answer = await proxy.upstream.fetch(
+        "GET", request.path, request.query_string, request.headers, entity=entity.name
+    )
+    _learn_from_status(proxy, route.realm, fp, answer.status)
+    if answer.status == 200:
+        rows = _entity_row(entity, answer.body, route.entity_id)
+        if rows:
+            try:
+                if await proxy.store.fill(ticket, rows):
+                    proxy.metrics.rows_filled.labels(entity.name).inc()
+                    proxy.metrics.fills.labels(entity.name, "row", "landed").inc()
+                else:
+                    proxy.metrics.fills.labels(entity.name, "row", "discarded").inc()
+            except StoreUnavailable as exc:
+                _note_store_failure(proxy, exc)
+    return Outcome(_relay(answer, MISS), MISS, "read", entity.name, route.realm)
+
+
+def _entity_row(entity: Entity, body: bytes, entity_id: str) -> list[tuple[str, tuple[Any, ...]]]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    item = doc.get(entity.name) if isinstance(doc, dict) else None
+    if not isinstance(item, dict) or item.get("Id") != entity_id:
+        return []
+    values = row_values(entity, item)
+    return [] if values is None else [(orjson.dumps(item).decode(), values)]
+
+
+# --- writes --------------------------------------------------------------------------
+
+
+async def _write(request: web.Request, proxy: Proxy, route: WriteRoute) -> Outcome:
+    body: bytes | None = None
+    operation = route.operation
+    if operation == "create/update":
+        # Only the body tells a create from an update; a create purges less.
+        body = await _read_body(request, proxy.settings.server.max_body_bytes)
+        operation = _create_or_update(body)
+    tables = deps.tables_changed(route.entity, operation)
+    response = await _forward_write(request, proxy, route.realm, tables, body)
+    entity = entity_named(route.entity)
+    return Outcome(response, BYPASS, "write", entity.name if entity else "other", realm=route.realm)
+
+
+async def _batch(request: web.Request, proxy: Proxy, route: BatchRoute) -> Outcome:
+    response = await _forward_write(request, proxy, route.realm, deps.ALL, None)
+    return Outcome(response, BYPASS, "batch", realm=route.realm)
+
+
+def _create_or_update(body: bytes) -> str:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return deps.UPDATE
+    if isinstance(doc, dict) and "Id" not in doc and "sparse" not in doc:
+        return deps.CREATE
+    return deps.UPDATE
+
+
+async def _forward_write(
+    request: web.Request,
+    proxy: Proxy,
+    realm: str,
+    tables: frozenset[Entity],
+    body: bytes | None,
+) -> web.StreamResponse:
+    """Purge before forwarding and again once Intuit answered, before the client hears.
+
+    The first purge stops serving what the write may change; the second discards any fill
+    that started while the write was in flight (design.md, promise 2). An untrusted
+    caller cannot trigger the first (or anyone could keep a realm's cache empty); Intuit's
+    401/403 means nothing was written, so nothing is purged.
+    """
+    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    if tables and proxy.trust.trusted(realm, fp, proxy.clock()):
+        await _purge(proxy, realm, tables, "write")
+
+    async def after_intuit_answered(status: int) -> None:
+        _learn_from_status(proxy, realm, fp, status)
+        if status not in (401, 403) and tables:
+            await _purge(proxy, realm, tables, "write")
+
+    return await _forward(request, proxy, body=body, before_response=after_intuit_answered)
+
+
+async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: str) -> None:
+    ordered = sorted(tables, key=lambda e: e.name)
+    try:
+        await proxy.store.purge(realm, ordered)
+    except StoreUnavailable as exc:
+        _note_store_failure(proxy, exc)
+        return
+    for entity in ordered:
+        proxy.metrics.purges.labels(entity.name, reason).inc()
+    log.info(
+        "[CACHE] purged %s for realm %s (%s)", ",".join(e.name for e in ordered), realm, reason
+    )
+
+
+# --- forwarding and responses --------------------------------------------------------
+
+
+async def _forward(
+    request: web.Request,
+    proxy: Proxy,
+    *,
+    body: bytes | None = None,
+    before_response: Any = None,
+) -> web.StreamResponse:
+    return await proxy.upstream.forward(
+        request,
+        max_body_bytes=proxy.settings.server.max_body_bytes,
+        extra_headers={"X-Cache": BYPASS},
+        body=body,
+        before_response=before_response,
+    )
+
+
+async def _relay_fetch(
+    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+) -> web.Response:
+    answer = await proxy.upstream.fetch(
+        request.method,
+        request.path,
+        request.query_string,
+        request.headers,
+        body=body,
+        entity=entity.name,
+    )
+    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    _learn_from_status(proxy, realm, fp, answer.status)
+    return _relay(answer, MISS)
+
+
+def _relay(answer: Fetched, cache: str) -> web.Response:
+    headers = CIMultiDict(
+        (k, v) for k, v in response_headers(answer.headers).items() if k.lower() not in _NOT_RELAYED
+    )
+    headers["X-Cache"] = cache
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
+
+
+def _learn_from_status(proxy: Proxy, realm: str, fp: bytes | None, status: int) -> None:
+    if status in (401, 403):
+        proxy.trust.reject(fp)
+    elif 200 <= status < 300 or status == 400:
+        # A 400 is a Fault about the request itself: the token passed Intuit's check.
+        proxy.trust.accept(realm, fp, proxy.clock())
+
+
+def _local_response(body: bytes, cache: str) -> web.Response:
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": qbo.JSON_CONTENT_TYPE,
+            "Cache-Control": qbo.CACHE_CONTROL,
+            "intuit_tid": qbo.new_tid(),
+            "X-Cache": cache,
+        },
+    )
+
+
+def _fault(
+    proxy: Proxy, status: int, message: str, detail: str, code: str = "10000"
+) -> web.Response:
+    """A Fault the proxy makes itself, shaped like Intuit's (qbo-api.md, Errors)."""
+    body = qbo.fault_body(code, message, detail, proxy.wall_clock())
+    response = _local_response(body, BYPASS)
+    response.set_status(status)
+    return response
+
+
+def _bypass(response: web.StreamResponse, route: str, realm: str) -> Outcome:
+    return Outcome(response, BYPASS, route, realm=realm)
+
+
+async def _store_failed(
+    request: web.Request, proxy: Proxy, exc: StoreUnavailable, body: bytes | None
+) -> web.StreamResponse:
+    _note_store_failure(proxy, exc)
+    return await _forward(request, proxy, body=body)
+
+
+def _note_store_failure(proxy: Proxy, exc: StoreUnavailable) -> None:
+    proxy.metrics.store_errors.inc()
+    log.warning("[CACHE] postgres unavailable, forwarding: %s", exc)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    chunks = []
+    seen = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        seen += len(chunk)
+        if seen > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _auth_headers(request: web.Request) -> dict[str, str]:
+    auth = request.headers.get("Authorization")
+    return {"Authorization": auth} if auth else {}
+
+
+def _route_kind(route: object) -> str:
+    return {
+        QueryRoute: "query",
+        ReadRoute: "read",
+        WriteRoute: "write",
+        BatchRoute: "batch",
+    }.get(type(route), "other")

@@ -1,0 +1,39 @@
+"""What the proxy's handlers share, hung off the aiohttp app under one typed key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from qbproxy.config import Settings
+from qbproxy.fill import Loader
+from qbproxy.metrics import Metrics
+from qbproxy.store import Store
+from qbproxy.trust import TokenTrust
+from qbproxy.upstream import Upstream
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+@dataclass(slots=True)
+class Proxy:
+    settings: Settings
+    metrics: Metrics
+    store: Store
+    upstream: Upstream
+    loader: Loader
+    trust: TokenTrust
+    # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
+    clock: Callable[[], float] = field(default=time.monotonic)
+    wall_clock: Callable[[], dt.datetime] = field(default=_local_now)
+    # False until migrations applied: the cache is bypassed, never half-used.
+    store_ready: bool = False
+
+
+PROXY = web.AppKey("proxy", Proxy)

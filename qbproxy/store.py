@@ -1,0 +1,233 @@
+"""The Postgres side: table state, guarded fills, purges and cached reads (asyncpg).
+
+Every statement is a named constant keyed by realm. Fills are guarded by the table's
+generation, read under a row lock in the same transaction as the upsert, so a fill that
+raced a purge never lands (design.md, promise 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from qbproxy.errors import StoreUnavailable
+from qbproxy.schema import ENTITIES, Entity
+
+log = logging.getLogger("qbproxy.store")
+
+ENSURE_STATE = """
+INSERT INTO qbo_table_state (realm_id, entity) VALUES ($1, $2)
+ON CONFLICT (realm_id, entity) DO NOTHING
+"""
+
+# Complete: the last whole load landed under the current generation and is within the TTL.
+TABLE_STATE = """
+SELECT generation,
+       complete_generation = generation AND loaded_at > now() - make_interval(secs => $3)
+           AS complete,
+       loaded_at
+FROM qbo_table_state WHERE realm_id = $1 AND entity = $2
+"""
+
+BEGIN_FILL = """
+SELECT generation, now() AS started_at FROM qbo_table_state
+WHERE realm_id = $1 AND entity = $2
+"""
+
+# FOR SHARE: a purge (UPDATE) waits for this fill's transaction, then invalidates it.
+LOCK_GENERATION = """
+SELECT generation FROM qbo_table_state WHERE realm_id = $1 AND entity = $2 FOR SHARE
+"""
+
+COMPLETE_LOAD = """
+UPDATE qbo_table_state SET complete_generation = $3, loaded_at = $4
+WHERE realm_id = $1 AND entity = $2 AND generation = $3
+"""
+
+PURGE = """
+INSERT INTO qbo_table_state (realm_id, entity, generation, purged_at)
+SELECT $1, e, 2, now() FROM unnest($2::text[]) AS e
+ON CONFLICT (realm_id, entity) DO UPDATE
+SET generation = qbo_table_state.generation + 1, complete_generation = NULL,
+    purged_at = now()
+"""
+
+FRESH_ROW = """
+SELECT r.doc FROM {table} r
+JOIN qbo_table_state s ON s.realm_id = r.realm_id AND s.entity = $3
+WHERE r.realm_id = $1 AND r.id = $2 AND r.gen = s.generation
+  AND r.cached_at > now() - make_interval(secs => $4)
+"""
+
+
+def _upsert_sql(entity: Entity) -> str:
+    columns = ["realm_id", "gen", "cached_at", "doc", *(f.column for f in entity.fields)]
+    types = ["text", "bigint", "timestamptz", "text", *(_PG_TYPES[f.type] for f in entity.fields)]
+    unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    return (
+        f"INSERT INTO {entity.table} ({', '.join(columns)}) SELECT * FROM unnest({unnest}) "
+        f"ON CONFLICT (realm_id, id) DO UPDATE SET {updates}"
+    )
+
+
+def _drop_older_sql(entity: Entity) -> str:
+    return f"DELETE FROM {entity.table} WHERE realm_id = $1 AND cached_at < $2"
+
+
+_PG_TYPES = {
+    "text": "text",
+    "ref": "text",
+    "bool": "boolean",
+    "money": "numeric",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "id": "bigint",
+}
+
+
+_UPSERT = {e.name: _upsert_sql(e) for e in ENTITIES}
+_DROP_OLDER = {e.name: _drop_older_sql(e) for e in ENTITIES}
+_FRESH_ROW = {e.name: FRESH_ROW.format(table=e.table) for e in ENTITIES}
+
+
+@dataclass(frozen=True, slots=True)
+class TableState:
+    generation: int
+    complete: bool
+    loaded_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillTicket:
+    """What a fill recorded when it started: it lands only under the same generation."""
+
+    realm: str
+    entity: Entity
+    generation: int
+    started_at: dt.datetime
+
+
+class Store:
+    """A pool that may be down: every method raises StoreUnavailable instead of a driver error."""
+
+    def __init__(self, *, max_size: int, timeout: float) -> None:
+        self._max_size = max_size
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self, dsn: str) -> None:
+        # min_size=0 connects lazily, so the proxy starts (and bypasses) with Postgres down
+        # and the pool reconnects by itself when it returns.
+        self._pool = await asyncpg.create_pool(
+            dsn,
+            min_size=0,
+            max_size=self._max_size,
+            command_timeout=self._timeout,
+            max_inactive_connection_lifetime=60,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise StoreUnavailable("store is not open")
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                yield conn
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def table_state(self, realm: str, entity: Entity, ttl: float) -> TableState | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(TABLE_STATE, realm, entity.name, ttl)
+        if row is None:
+            return None
+        return TableState(row["generation"], bool(row["complete"]), row["loaded_at"])
+
+    async def begin_fill(self, realm: str, entity: Entity) -> FillTicket:
+        async with self._conn() as conn:
+            await conn.execute(ENSURE_STATE, realm, entity.name)
+            row = await conn.fetchrow(BEGIN_FILL, realm, entity.name)
+        assert row is not None
+        return FillTicket(realm, entity, row["generation"], row["started_at"])
+
+    async def fill(self, ticket: FillTicket, docs: Sequence[tuple[str, tuple[Any, ...]]]) -> bool:
+        """Upsert (doc text, column values) rows; False (nothing landed) if a purge came since."""
+        entity = ticket.entity
+        async with self._conn() as conn, conn.transaction():
+            if not await self._generation_holds(conn, ticket):
+                return False
+            if docs:
+                columns: list[list[Any]] = [
+                    [ticket.realm] * len(docs),
+                    [ticket.generation] * len(docs),
+                    [ticket.started_at] * len(docs),
+                    [doc for doc, _ in docs],
+                ]
+                columns.extend(
+                    list(col) for col in zip(*(values for _, values in docs), strict=True)
+                )
+                await conn.execute(_UPSERT[entity.name], *columns)
+            return True
+
+    async def complete_load(self, ticket: FillTicket) -> bool:
+        """Mark the table whole; rows not seen by this load (deleted at Intuit) go."""
+        async with self._conn() as conn, conn.transaction():
+            if not await self._generation_holds(conn, ticket):
+                return False
+            await conn.execute(_DROP_OLDER[ticket.entity.name], ticket.realm, ticket.started_at)
+            status = await conn.execute(
+                COMPLETE_LOAD,
+                ticket.realm,
+                ticket.entity.name,
+                ticket.generation,
+                ticket.started_at,
+            )
+            return bool(status == "UPDATE 1")
+
+    async def _generation_holds(self, conn: asyncpg.Connection, ticket: FillTicket) -> bool:
+        current = await conn.fetchval(LOCK_GENERATION, ticket.realm, ticket.entity.name)
+        if current != ticket.generation:
+            log.info(
+                "[CACHE] fill of %s for realm %s discarded: purged while loading",
+                ticket.entity.name,
+                ticket.realm,
+            )
+            return False
+        return True
+
+    async def purge(self, realm: str, entities: Sequence[Entity]) -> None:
+        async with self._conn() as conn:
+            await conn.execute(PURGE, realm, [e.name for e in entities])
+
+    async def fresh_row(self, realm: str, entity: Entity, entity_id: int, ttl: float) -> str | None:
+        async with self._conn() as conn:
+            doc: str | None = await conn.fetchval(
+                _FRESH_ROW[entity.name], realm, entity_id, entity.name, ttl
+            )
+        return doc
+
+    async def select(self, realm: str, sql: str, args: Sequence[Any]) -> list[str]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, realm, *args)
+        return [row[0] for row in rows]
+
+    async def count(self, realm: str, sql: str, args: Sequence[Any]) -> int:
+        async with self._conn() as conn:
+            n: int = await conn.fetchval(sql, realm, *args)
+        return n
