@@ -33,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready: Postgres answers and the migrations have applied."""
     proxy = request.app[ADMIN_PROXY]
-    checks: dict[str, str] = {"migrations": "applied" if proxy.store_ready else "pending"}
+    checks: dict[str, str] = {"migrations": "applied" if proxy.migrated.is_set() else "pending"}
     try:
         await proxy.store.ping()
         checks["postgres"] = "ok"

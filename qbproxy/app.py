@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
 from qbproxy.fill import Loader
 from qbproxy.metrics import Metrics
-from qbproxy.migrate import apply_migrations
+from qbproxy.migrate import apply_migrations, migrations_dir
 from qbproxy.state import PROXY, Proxy
 from qbproxy.store import Store
 from qbproxy.trust import TokenTrust
@@ -69,6 +70,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     proxy = app[PROXY]
     settings = proxy.settings.database
+    migrations_dir()  # a missing migrations directory fails start-up, not a background task
     embedded = None
     dsn = settings.dsn
     if not dsn:
@@ -95,7 +97,7 @@ async def _migrate_until_done(proxy: Proxy, dsn: str) -> None:
             continue
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-        proxy.store_ready = True
+        proxy.migrated.set()
         return
 
 
@@ -124,7 +126,14 @@ async def serve(settings: Settings) -> None:
             settings.admin.port,
             settings.upstream.base_url,
         )
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        # Stop accepting, let in-flight requests finish within shutdown_timeout, then close
+        # the pool and upstream session (runner.cleanup does all three, in that order).
+        log.info("shutting down")
     finally:
         for runner in reversed(runners):
             await runner.cleanup()

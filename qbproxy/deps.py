@@ -40,4 +40,18 @@ def tables_changed(segment: str, operation: str) -> frozenset[Entity]:
     return _EDGES.get((segment.lower(), operation.lower()), ALL)
 
 
-__all__ = ["ALL", "CREATE", "CUSTOMER", "INVOICE", "PAYMENT", "UPDATE", "tables_changed"]
+def create_purges_less(segment: str) -> bool:
+    """Whether telling a create from an update (by reading the body) narrows the purge."""
+    return tables_changed(segment, CREATE) != tables_changed(segment, UPDATE)
+
+
+__all__ = [
+    "ALL",
+    "CREATE",
+    "CUSTOMER",
+    "INVOICE",
+    "PAYMENT",
+    "UPDATE",
+    "create_purges_less",
+    "tables_changed",
+]

@@ -65,7 +65,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
-    route = classify(request.method, request.path, request.query_string)
+    route = classify(request.method, request.path, request.rel_url.raw_query_string)
     realm = None if isinstance(route, Passthrough) else route.realm
     try:
         match route:
@@ -124,7 +124,7 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
         if state is not None and state.complete:
             if proxy.trust.trusted(route.realm, fp, proxy.clock()):
                 proxy.metrics.calls_saved.labels(entity.name).inc()
-                return outcome(await _answer(proxy, route.realm, plan), HIT)
+                return outcome(await _answer(proxy, route.realm, plan, HIT), HIT)
             # Intuit decides for a caller it has not vouched for (design.md, promise 4).
             return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
         result, led = await proxy.loader.load_table(route.realm, entity, _auth_headers(request))
@@ -137,10 +137,10 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
                 proxy.trust.accept(route.realm, fp, proxy.clock())
             if proxy.trust.trusted(route.realm, fp, proxy.clock()):
                 try:
-                    return outcome(await _answer(proxy, route.realm, plan), MISS)
+                    return outcome(await _answer(proxy, route.realm, plan, MISS), MISS)
                 except StoreUnavailable as exc:
-                    response = await _store_failed(request, proxy, exc, body)
-                    return _bypass(response, "query", route.realm)
+                    forwarded = await _store_failed(request, proxy, exc, body)
+                    return _bypass(forwarded, "query", route.realm)
         case Refused(answer) if led:
             _learn_from_status(proxy, route.realm, fp, answer.status)
             return outcome(_relay(answer, MISS), MISS)
@@ -150,14 +150,14 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
     return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
 
 
-async def _answer(proxy: Proxy, realm: str, plan: Plan) -> web.Response:
+async def _answer(proxy: Proxy, realm: str, plan: Plan, cache: str) -> web.Response:
     now = proxy.wall_clock()
     if plan.count:
         body = qbo.count_body(await proxy.store.count(realm, plan.sql, plan.args), now)
     else:
         docs = await proxy.store.select(realm, plan.sql, plan.args)
         body = qbo.query_page(plan.entity, docs, plan.start_position, now)
-    return _local_response(body, HIT)
+    return _local_response(body, cache)
 
 
 # --- reads ---------------------------------------------------------------------------
@@ -181,7 +181,7 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
         return _bypass(await _store_failed(request, proxy, exc, None), "read", route.realm)
 
     answer = await proxy.upstream.fetch(
-        "GET", request.path, request.query_string, request.headers, entity=entity.name
+        "GET", request.path, request.rel_url.raw_query_string, request.headers, entity=entity.name
     )
     _learn_from_status(proxy, route.realm, fp, answer.status)
     if answer.status == 200:
@@ -217,9 +217,12 @@ async def _write(request: web.Request, proxy: Proxy, route: WriteRoute) -> Outco
     body: bytes | None = None
     operation = route.operation
     if operation == "create/update":
-        # Only the body tells a create from an update; a create purges less.
-        body = await _read_body(request, proxy.settings.server.max_body_bytes)
-        operation = _create_or_update(body)
+        operation = deps.UPDATE
+        # Only the body tells a create from an update, and for some entities a create
+        # purges less; read it then (a small JSON document), else stream it on.
+        if deps.create_purges_less(route.entity) and request.content_type == "application/json":
+            body = await _read_body(request, proxy.settings.server.max_body_bytes)
+            operation = _create_or_update(body)
     tables = deps.tables_changed(route.entity, operation)
     response = await _forward_write(request, proxy, route.realm, tables, body)
     entity = entity_named(route.entity)
@@ -306,7 +309,7 @@ async def _relay_fetch(
     answer = await proxy.upstream.fetch(
         request.method,
         request.path,
-        request.query_string,
+        request.rel_url.raw_query_string,
         request.headers,
         body=body,
         entity=entity.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ class Proxy:
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)
-    # False until migrations applied: the cache is bypassed, never half-used.
-    store_ready: bool = False
+    # Set once migrations applied: until then the cache is bypassed, never half-used.
+    migrated: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 PROXY = web.AppKey("proxy", Proxy)

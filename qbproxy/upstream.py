@@ -129,7 +129,7 @@ class Upstream:
         try:
             async with self.session.request(
                 request.method,
-                self.url(request.path, request.query_string),
+                self.url(request.rel_url.raw_path, request.rel_url.raw_query_string),
                 headers=headers,
                 data=data,
                 allow_redirects=False,

@@ -75,7 +75,7 @@ def test_bad_config_is_a_config_error_naming_the_key(
 
 
 def test_config_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="server.port"):
+    with pytest.raises(ValueError, match=r"server\.port"):
         load_config("", {"QBPROXY_SERVER_PORT": "x"})
 
 

@@ -1,0 +1,152 @@
+"""Endpoints the proxy only forwards: company info, preferences, reports (one streamed and
+as large as asked, for streaming tests) and invoice PDFs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from multidict import MultiMapping
+
+from qbproxy.sandbox.envelopes import Reply, dumps
+from qbproxy.sandbox.writes import not_found
+
+if TYPE_CHECKING:
+    from qbproxy.sandbox.state import Sandbox
+
+BIG_REPORT_CHUNK_ROWS = 500
+
+
+def _meta(sb: Sandbox) -> dict[str, str]:
+    created = sb.clock.meta(sb.now() - 800 * 86_400)
+    return {"CreateTime": created, "LastUpdatedTime": created}
+
+
+def company(sb: Sandbox, realm: str, parts: tuple[str, ...]) -> Reply:
+    time = sb.clock.body_time(sb.now())
+    if parts[0].lower() == "preferences" and len(parts) == 1:
+        prefs = {
+            "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False},
+            "SalesFormsPrefs": {
+                "CustomTxnNumbers": False,
+                "DefaultTerms": {"value": "3"},
+                "AllowDiscount": True,
+                "AllowShipping": False,
+            },
+            "CurrencyPrefs": {"HomeCurrency": {"value": "USD"}, "MultiCurrencyEnabled": False},
+            "TaxPrefs": {"UsingSalesTax": False},
+            "domain": "QBO",
+            "sparse": False,
+            "Id": "1",
+            "SyncToken": "0",
+            "MetaData": _meta(sb),
+        }
+        return Reply(200, dumps({"Preferences": prefs, "time": time}))
+    if parts[0].lower() == "companyinfo" and len(parts) == 2:
+        if parts[1] != realm:
+            raise not_found("CompanyInfo", parts[1])
+        info = {
+            "CompanyName": f"Sandbox Company_US_{realm[-1]}",
+            "LegalName": "Sandbox Company",
+            "CompanyAddr": {
+                "Id": "1",
+                "Line1": "123 Sierra Way",
+                "City": "San Pablo",
+                "CountrySubDivisionCode": "CA",
+                "PostalCode": "87999",
+            },
+            "Country": "US",
+            "Email": {"Address": "noreply@quickbooks.example"},
+            "FiscalYearStartMonth": "January",
+            "SupportedLanguages": "en",
+            "domain": "QBO",
+            "sparse": False,
+            "Id": "1",
+            "SyncToken": "4",
+            "MetaData": _meta(sb),
+        }
+        return Reply(200, dumps({"CompanyInfo": info, "time": time}))
+    return Reply(404, b"")
+
+
+def report(sb: Sandbox, name: str, params: MultiMapping[str]) -> Reply:
+    now = sb.now()
+    header = {
+        "Time": sb.clock.body_time(now),
+        "ReportName": name,
+        "ReportBasis": "Accrual",
+        "StartPeriod": sb.clock.date(now - 365 * 86_400),
+        "EndPeriod": sb.clock.date(now),
+        "Currency": "USD",
+        "Option": [{"Name": "NoReportData", "Value": "false"}],
+    }
+    columns = {
+        "Column": [
+            {"ColTitle": "", "ColType": "Account"},
+            {"ColTitle": "Total", "ColType": "Money"},
+        ]
+    }
+    if name == "BigReport":
+        try:
+            rows = max(0, int(params.get("rows", "50000")))
+        except ValueError:
+            rows = 50_000
+        return Reply(200, stream=_big_report(header, columns, rows, sb.clock.body_time(now)))
+    row = [{"ColData": [{"value": "Total Income"}, {"value": "1234.56"}], "type": "Data"}]
+    return Reply(
+        200,
+        dumps(
+            {
+                "Header": header,
+                "Columns": columns,
+                "Rows": {"Row": row},
+                "time": sb.clock.body_time(now),
+            }
+        ),
+    )
+
+
+async def _big_report(
+    header: dict[str, Any], columns: dict[str, Any], rows: int, time: str
+) -> AsyncIterator[bytes]:
+    """About 100 bytes a row, written BIG_REPORT_CHUNK_ROWS rows at a time."""
+    yield dumps({"Header": header, "Columns": columns})[:-1] + b',"Rows":{"Row":['
+    for start in range(0, rows, BIG_REPORT_CHUNK_ROWS):
+        chunk = [
+            dumps(
+                {
+                    "ColData": [{"value": f"Account {n:07d}"}, {"value": f"{n * 1.25:.2f}"}],
+                    "type": "Data",
+                }
+            )
+            for n in range(start, min(rows, start + BIG_REPORT_CHUNK_ROWS))
+        ]
+        yield (b"," if start else b"") + b",".join(chunk)
+    yield b']},"time":' + dumps(time) + b"}"
+
+
+def pdf_bytes(title: str) -> bytes:
+    """A minimal valid one-page PDF naming the invoice."""
+    text = title.encode("latin-1", "replace")
+    stream = b"BT /F1 18 Tf 72 720 Td (" + text + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)

@@ -1,0 +1,402 @@
+"""Writes with Intuit's side effects: create, full/sparse update, delete, void, send.
+
+Decision (qbo-api.md leaves it unsure): a write bumps SyncToken and LastUpdatedTime of every
+document whose content it changes, so a Payment applied to an Invoice bumps that Invoice
+(its Balance and LinkedTxn change) and the Customer (its Balance changes) as well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from qbproxy.sandbox.data import USD, Doc, RealmData, amount, finish_invoice_lines, money, ref_value
+
+READ_ONLY = {
+    "Customer": {"Balance", "BalanceWithJobs", "FullyQualifiedName"},
+    "Invoice": {"TotalAmt", "Balance", "LinkedTxn"},
+    "Payment": {"UnappliedAmt"},
+}
+ALWAYS_READ_ONLY = {"Id", "SyncToken", "MetaData", "domain", "sparse"}
+DEFAULTS: dict[str, Doc] = {
+    "Customer": {
+        "Taxable": False,
+        "Job": False,
+        "BillWithParent": False,
+        "PreferredDeliveryMethod": "Print",
+        "IsProject": False,
+        "Active": True,
+    },
+    "Invoice": {
+        "AllowIPNPayment": False,
+        "AllowOnlinePayment": False,
+        "AllowOnlineCreditCardPayment": False,
+        "AllowOnlineACHPayment": False,
+        "CustomField": [],
+        "TxnTaxDetail": {"TotalTax": 0},
+        "ApplyTaxAfterDiscount": False,
+        "PrintStatus": "NotSet",
+        "EmailStatus": "NotSet",
+    },
+    "Payment": {"DepositToAccountRef": {"value": "4"}, "ProcessPayment": False},
+}
+NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
+
+
+class WriteError(Exception):
+    """A write Intuit refuses, carrying the Fault fields (qbo-api.md "Errors")."""
+
+    def __init__(self, code: str, message: str, detail: str, element: str = "") -> None:
+        super().__init__(f"{code} {message}: {detail}")
+        self.code, self.message, self.detail, self.element = code, message, detail, element
+
+
+def not_found(entity: str, id_: str) -> WriteError:
+    return WriteError(
+        "610",
+        "Object Not Found",
+        f"Object Not Found : Something you're trying to use has been made "
+        f"inactive. Check the fields with accounts, customers, items, vendors "
+        f"or employees. ({entity} Id={id_})",
+    )
+
+
+def _missing(element: str) -> WriteError:
+    return WriteError(
+        "2020",
+        "Required param missing, need to supply the required value for the API",
+        f"Required parameter {element} is missing in the request",
+        element,
+    )
+
+
+def _business(detail: str) -> WriteError:
+    return WriteError(
+        "6000",
+        "A business validation error has occurred while processing your request",
+        f"Business Validation Error: {detail}",
+    )
+
+
+@dataclass
+class WriteResult:
+    entity: str
+    doc: Doc  # a snapshot for the response: the entity, or the Deleted stub
+    operation: str  # webhook operation: Create | Update | Delete | Void
+    changed: list[tuple[str, str]] = field(default_factory=list)  # every (entity, id) bumped
+
+
+def snapshot(doc: Doc) -> Doc:
+    loaded: Doc = orjson.loads(orjson.dumps(doc))
+    return loaded
+
+
+class Writer:
+    """Applies one write to a realm at one instant (`meta` and `today` in company time)."""
+
+    def __init__(self, data: RealmData, meta: str, today: str) -> None:
+        self.data, self.meta, self.today = data, meta, today
+        # Customers whose balances this write can move: derive_balances looks at no others.
+        self.customers: set[str] = set()
+
+    def apply(
+        self, entity: str, operation: str, body: Any, send_to: str | None = None
+    ) -> WriteResult:
+        if not isinstance(body, dict):
+            raise WriteError(
+                "2010",
+                "Request has invalid or unsupported property",
+                f"Property Name: a {entity} object is expected",
+            )
+        ops: dict[str, Callable[[str, Doc], WriteResult]] = {
+            "create": self.create,
+            "update": self.update,
+            "delete": self.delete,
+            "void": self.void,
+        }
+        if operation == "send":
+            return self.send(body, send_to)
+        if operation == "update" and "Id" not in body:
+            raise _missing("Id")
+        return ops[operation](entity, body)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _current(self, entity: str, body: Doc) -> Doc:
+        id_ = body.get("Id")
+        if not isinstance(id_, str | int) or str(id_) not in self.data.docs[entity]:
+            raise not_found(entity, str(id_))
+        doc = self.data.docs[entity][str(id_)]
+        self.customers.add(
+            doc["Id"] if entity == "Customer" else ref_value(doc, "CustomerRef") or ""
+        )
+        if "SyncToken" not in body:
+            raise _missing("SyncToken")
+        if str(body["SyncToken"]) != doc["SyncToken"]:
+            raise WriteError(
+                "5010",
+                "Stale Object Error",
+                "Stale Object Error : You and root were working on this at the "
+                "same time. root finished before you did, so your work was not "
+                "saved.",
+            )
+        return doc
+
+    def _bump(self, doc: Doc) -> None:
+        doc["SyncToken"] = str(int(doc.get("SyncToken", "0")) + 1)
+        doc["MetaData"]["LastUpdatedTime"] = self.meta
+
+    def _finish(self, entity: str, doc: Doc, operation: str, created: bool = False) -> WriteResult:
+        if created:
+            doc["SyncToken"] = "0"
+            doc["MetaData"] = {"CreateTime": self.meta, "LastUpdatedTime": self.meta}
+        else:
+            self._bump(doc)
+        changed = [(entity, doc["Id"])]
+        self._bump_derived(changed)
+        return WriteResult(entity, snapshot(doc), operation, changed)
+
+    def _bump_derived(self, changed: list[tuple[str, str]]) -> None:
+        for other in self.data.derive_balances(self.customers):
+            if other not in changed:
+                self._bump(self.data.docs[other[0]][other[1]])
+                changed.append(other)
+
+    def _customer_ref(self, body: Doc) -> dict[str, str]:
+        cust_id = ref_value(body, "CustomerRef")
+        if cust_id is None:
+            raise _missing("CustomerRef")
+        cust = self.data.docs["Customer"].get(cust_id)
+        if cust is None:
+            raise WriteError(
+                "2500",
+                "Invalid Reference Id",
+                f"Invalid Reference Id : Names element id {cust_id} not found",
+                "CustomerRef",
+            )
+        self.customers.add(cust_id)
+        return {"value": cust_id, "name": cust["DisplayName"]}
+
+    def _date(self, doc: Doc, key: str, default: str) -> None:
+        value = doc.setdefault(key, default)
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError as exc:
+            raise WriteError(
+                "2010",
+                "Request has invalid or unsupported property",
+                f"Property Name:{key} has an invalid date",
+                key,
+            ) from exc
+
+    def _merge(self, entity: str, old: Doc | None, body: Doc) -> Doc:
+        """Full update: sent writable fields, defaults for the rest; sparse: merge."""
+        kept = ALWAYS_READ_ONLY | READ_ONLY[entity]
+        sent = {k: v for k, v in body.items() if k not in kept}
+        if old is not None and body.get("sparse") is True:
+            return snapshot(old) | sent
+        base = {k: v for k, v in (old or {}).items() if k in kept}
+        return (
+            snapshot(DEFAULTS[entity])
+            | {"CurrencyRef": dict(USD)}
+            | sent
+            | base
+            | {"domain": "QBO", "sparse": False}
+        )
+
+    # -- create / update --------------------------------------------------------------------
+    def create(self, entity: str, body: Doc) -> WriteResult:
+        if body.get("Id"):
+            return self.update(entity, body)
+        doc = self._merge(entity, None, body)
+        {
+            "Customer": self._shape_customer,
+            "Invoice": self._shape_invoice,
+            "Payment": self._shape_payment,
+        }[entity](doc, None)
+        doc["Id"] = self.data.new_id(entity)
+        self.data.docs[entity][doc["Id"]] = doc
+        return self._finish(entity, doc, "Create", created=True)
+
+    def update(self, entity: str, body: Doc) -> WriteResult:
+        old = self._current(entity, body)
+        doc = self._merge(entity, old, body)
+        {
+            "Customer": self._shape_customer,
+            "Invoice": self._shape_invoice,
+            "Payment": self._shape_payment,
+        }[entity](doc, old)
+        old.clear()
+        old.update(doc)
+        return self._finish(entity, old, "Update")
+
+    def _shape_customer(self, doc: Doc, old: Doc | None) -> None:
+        display = (
+            doc.get("DisplayName")
+            or " ".join(str(doc[k]) for k in NAME_PARTS if doc.get(k))
+            or doc.get("CompanyName")
+        )
+        if not display:
+            raise _missing("DisplayName")
+        for other in self.data.docs["Customer"].values():
+            if other is not old and str(other["DisplayName"]).lower() == str(display).lower():
+                raise WriteError(
+                    "6240",
+                    "Duplicate Name Exists Error",
+                    "The name supplied already exists. : Another customer, "
+                    f"vendor or employee is already using this name. Id={other['Id']}",
+                )
+        doc["DisplayName"] = doc["FullyQualifiedName"] = display
+        doc.setdefault("PrintOnCheckName", display)
+        doc.setdefault("Balance", 0)
+        doc.setdefault("BalanceWithJobs", 0)
+
+    def _shape_invoice(self, doc: Doc, old: Doc | None) -> None:
+        doc["CustomerRef"] = self._customer_ref(doc)
+        if not doc.get("Line"):
+            raise _missing("Line")
+        try:
+            finish_invoice_lines(doc)
+        except ValueError as exc:
+            if str(exc) == "Line.Amount":
+                raise _missing("Line.Amount") from exc
+            raise _business(f"invalid {exc}") from exc
+        self._date(doc, "TxnDate", self.today)
+        self._date(
+            doc,
+            "DueDate",
+            (dt.date.fromisoformat(doc["TxnDate"]) + dt.timedelta(days=30)).isoformat(),
+        )
+        doc.setdefault("DocNumber", self.data.new_doc_number())
+        cust = self.data.docs["Customer"][doc["CustomerRef"]["value"]]
+        if "BillEmail" not in doc and "PrimaryEmailAddr" in cust:
+            doc["BillEmail"] = dict(cust["PrimaryEmailAddr"])
+        if old is not None:
+            applied = money(old["TotalAmt"]) - money(old["Balance"])
+            if applied and money(doc["TotalAmt"]) < applied:
+                raise _business("the invoice total is less than the payments applied to it")
+            if applied and doc["CustomerRef"]["value"] != ref_value(old, "CustomerRef"):
+                raise _business("an invoice with payments cannot change customer")
+        doc["Balance"] = doc["TotalAmt"]  # derive_balances subtracts linked payments
+
+    def _shape_payment(self, doc: Doc, old: Doc | None) -> None:
+        doc["CustomerRef"] = self._customer_ref(doc)
+        if "TotalAmt" not in doc:
+            raise _missing("TotalAmt")
+        try:
+            total = money(doc["TotalAmt"])
+            lines = [(money(line.get("Amount", 0)), line) for line in doc.get("Line") or []]
+        except (ValueError, AttributeError) as exc:
+            raise _business(f"invalid amount: {exc}") from exc
+        if total < 0:
+            raise _business("TotalAmt must not be negative")
+        applied_elsewhere: dict[str, Decimal] = {}
+        for pay in self.data.docs["Payment"].values():
+            if pay is old or ref_value(pay, "CustomerRef") != doc["CustomerRef"]["value"]:
+                continue  # links to another customer's invoices are refused below anyway
+            for line in pay.get("Line") or []:
+                for linked in line.get("LinkedTxn") or []:
+                    tid = linked.get("TxnId")
+                    applied_elsewhere[tid] = applied_elsewhere.get(tid, Decimal(0)) + money(
+                        line.get("Amount", 0)
+                    )
+        used = Decimal(0)
+        for line_amount, line in lines:
+            line["Amount"] = amount(line_amount)
+            used += line_amount
+            for linked in line.get("LinkedTxn") or []:
+                tid = str(linked.get("TxnId"))
+                inv = self.data.docs["Invoice"].get(tid)
+                if linked.get("TxnType") != "Invoice" or inv is None:
+                    raise WriteError(
+                        "2500",
+                        "Invalid Reference Id",
+                        f"Invalid Reference Id : Txn id {tid} not found",
+                        "LinkedTxn",
+                    )
+                if ref_value(inv, "CustomerRef") != doc["CustomerRef"]["value"]:
+                    raise _business(f"Invoice {tid} belongs to another customer")
+                if applied_elsewhere.get(tid, Decimal(0)) + line_amount > money(inv["TotalAmt"]):
+                    raise _business(f"the amount applied exceeds the balance of invoice {tid}")
+        if used > total:
+            raise _business("the amount applied is greater than the payment amount")
+        doc["TotalAmt"], doc["UnappliedAmt"] = amount(total), amount(total - used)
+        self._date(doc, "TxnDate", self.today)
+
+    # -- delete / void / send -----------------------------------------------------------------
+    def _unlink_payments(self, inv_id: str) -> list[Doc]:
+        """Deleting or voiding an invoice un-applies its payments: the money goes to
+        UnappliedAmt, as QBO does."""
+        touched = []
+        for pay in self.data.docs["Payment"].values():
+            kept, moved = [], Decimal(0)
+            for line in pay.get("Line") or []:
+                links = line.get("LinkedTxn") or []
+                if any(
+                    lk.get("TxnId") == inv_id and lk.get("TxnType") == "Invoice" for lk in links
+                ):
+                    moved += money(line.get("Amount", 0))
+                else:
+                    kept.append(line)
+            if len(kept) != len(pay.get("Line") or []):
+                pay["Line"] = kept
+                pay["UnappliedAmt"] = amount(money(pay.get("UnappliedAmt", 0)) + moved)
+                touched.append(pay)
+        return touched
+
+    def delete(self, entity: str, body: Doc) -> WriteResult:
+        if entity == "Customer":
+            # Customers are never deleted, only made inactive (qbo-api.md).
+            raise _business(
+                "Operation Delete is not supported for Customer; set Active to false instead"
+            )
+        doc = self._current(entity, body)
+        touched = self._unlink_payments(doc["Id"]) if entity == "Invoice" else []
+        del self.data.docs[entity][doc["Id"]]
+        self.data.voided.discard((entity, doc["Id"]))
+        stub = {"domain": "QBO", "status": "Deleted", "Id": doc["Id"]}
+        self.data.tombstones[entity][doc["Id"]] = stub | {
+            "MetaData": {"LastUpdatedTime": self.meta}
+        }
+        changed = [(entity, doc["Id"])]
+        for pay in touched:
+            self._bump(pay)
+            changed.append(("Payment", pay["Id"]))
+        self._bump_derived(changed)
+        return WriteResult(entity, stub, "Delete", changed)
+
+    def void(self, entity: str, body: Doc) -> WriteResult:
+        if entity == "Customer":
+            raise _business("Operation Void is not supported for Customer")
+        doc = self._current(entity, body)
+        extra = self._unlink_payments(doc["Id"]) if entity == "Invoice" else []
+        for line in doc.get("Line") or []:
+            line["Amount"] = 0
+            detail = line.get("SalesItemLineDetail")
+            if isinstance(detail, dict) and "Qty" in detail:
+                detail["Qty"] = 0
+        doc["TotalAmt"] = doc["Balance" if entity == "Invoice" else "UnappliedAmt"] = 0
+        doc["PrivateNote"] = "Voided"  # a void keeps the entity at zero (qbo-api.md)
+        self.data.voided.add((entity, doc["Id"]))
+        for pay in extra:
+            self._bump(pay)
+        result = self._finish(entity, doc, "Void")
+        result.changed[1:1] = [
+            ("Payment", p["Id"]) for p in extra if ("Payment", p["Id"]) not in result.changed
+        ]
+        return result
+
+    def send(self, body: Doc, send_to: str | None) -> WriteResult:
+        doc = self.data.docs["Invoice"].get(str(body.get("Id")))
+        if doc is None:
+            raise not_found("Invoice", str(body.get("Id")))
+        self.customers.add(ref_value(doc, "CustomerRef") or "")
+        if send_to:
+            doc["BillEmail"] = {"Address": send_to}
+        doc["EmailStatus"] = "EmailSent"
+        doc["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.meta}
+        return self._finish("Invoice", doc, "Update")

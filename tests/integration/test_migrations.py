@@ -1,0 +1,117 @@
+"""Migrations apply to an empty database once, safely from two threads at once, and create
+cache tables whose columns match qbproxy.schema."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+import psycopg
+import pytest
+
+from qbproxy.errors import ConfigError, StoreUnavailable
+from qbproxy.migrate import apply_migrations, pending_migrations
+from qbproxy.schema import ENTITIES, ColumnType
+
+PG_TYPES: dict[ColumnType, str] = {
+    "text": "text",
+    "ref": "text",
+    "bool": "boolean",
+    "money": "numeric",
+    "date": "date",
+    "timestamp": "timestamp with time zone",
+    "id": "bigint",
+}
+# Columns every cache table has beside the entity's fields (see the migration).
+BOOKKEEPING = {
+    "realm_id": "text",
+    "gen": "bigint",
+    "cached_at": "timestamp with time zone",
+    "doc": "text",
+}
+
+
+async def _columns(dsn: str, table: str) -> dict[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = $1",
+            table,
+        )
+    finally:
+        await conn.close()
+    return {r["column_name"]: r["data_type"] for r in rows}
+
+
+def test_migrations_apply_to_an_empty_database_once(empty_pg_dsn: str) -> None:
+    pending = pending_migrations(empty_pg_dsn)
+    assert pending[0] == "0001_cache_tables"
+
+    assert apply_migrations(empty_pg_dsn) == pending
+    assert pending_migrations(empty_pg_dsn) == []
+    assert apply_migrations(empty_pg_dsn) == []
+
+
+async def test_cache_tables_match_schema(pg_dsn: str) -> None:
+    assert await _columns(pg_dsn, "qbo_table_state")
+    for entity in ENTITIES:
+        columns = await _columns(pg_dsn, entity.table)
+        expected = BOOKKEEPING | {f.column: PG_TYPES[f.type] for f in entity.fields}
+        assert columns == expected, entity.name
+
+
+def test_concurrent_apply_runs_each_migration_once(empty_pg_dsn: str) -> None:
+    start = threading.Barrier(2)
+
+    def apply() -> list[str]:
+        start.wait()
+        return apply_migrations(empty_pg_dsn)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [f.result() for f in [pool.submit(apply), pool.submit(apply)]]
+
+    assert sorted(results) == [[], ["0001_cache_tables"]]
+    with psycopg.connect(empty_pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone() == (0,)
+
+
+def test_migrations_dir_from_environment(
+    empty_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "0001_probe.sql").write_text("CREATE TABLE probe (id bigint);\n")
+    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path))
+
+    assert apply_migrations(empty_pg_dsn) == ["0001_probe"]
+
+
+def test_missing_migrations_dir_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path / "absent"))
+
+    with pytest.raises(ConfigError, match="QBPROXY_MIGRATIONS_DIR"):
+        apply_migrations("postgresql://postgres@127.0.0.1:1/postgres")
+
+
+def test_failing_migration_is_store_unavailable_and_applies_nothing(
+    empty_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "0001_broken.sql").write_text("CREATE TABLE half (id bigint);\nNOT SQL;\n")
+    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path))
+
+    with pytest.raises(StoreUnavailable, match="migrating failed"):
+        apply_migrations(empty_pg_dsn)
+    assert pending_migrations(empty_pg_dsn) == ["0001_broken"]
+
+
+def test_unreachable_server_is_store_unavailable() -> None:
+    with pytest.raises(StoreUnavailable, match="cannot connect"):
+        apply_migrations("postgresql://postgres@127.0.0.1:1/postgres")
+
+
+def test_non_postgres_dsn_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="postgresql://"):
+        pending_migrations("mysql://root@localhost/db")
