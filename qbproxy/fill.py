@@ -8,7 +8,11 @@ for the one load in flight (single flight) instead of asking Intuit again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,20 +20,26 @@ from urllib.parse import urlencode
 
 import orjson
 
+from qbproxy.errors import StoreUnavailable
 from qbproxy.metrics import Metrics
 from qbproxy.schema import CUSTOMER, Entity, row_values
 from qbproxy.store import FillTicket, Store
+from qbproxy.tokens import Tokens
 from qbproxy.upstream import Fetched, Upstream
 
 log = logging.getLogger("qbproxy.fill")
 
 # Intuit's largest page (qbo-api.md: MAXRESULTS at most 1000).
 PAGE_SIZE = 1000
+# A load renews its lease per page; a crashed loader's lease runs out after this.
+_LEASE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    rows: int
+    """The table is complete (loaded here, or by another instance that held the lease)."""
+
+    rows: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +89,25 @@ def to_rows(entity: Entity, items: list[dict[str, Any]]) -> list[tuple[str, tupl
 
 
 class Loader:
-    def __init__(self, store: Store, upstream: Upstream, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream,
+        metrics: Metrics,
+        tokens: Tokens,
+        *,
+        ttl_seconds: float,
+        wait_seconds: float,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self._ttl_seconds = ttl_seconds
         self._store = store
         self._upstream = upstream
         self._metrics = metrics
+        self._tokens = tokens
+        self._wait_seconds = wait_seconds
+        self._poll_seconds = poll_seconds
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._inflight: dict[tuple[str, str], asyncio.Task[LoadResult]] = {}
 
     async def load_table(
@@ -108,10 +133,38 @@ class Loader:
 
     async def _load(self, realm: str, entity: Entity, headers: dict[str, str]) -> LoadResult:
         ticket = await self._store.begin_fill(realm, entity)
+        if not await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS):
+            return await self._await_other_instance(realm, entity)
+        try:
+            return await self._load_pages(ticket, headers)
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.release_lease(realm, entity, self._owner)
+
+    async def _await_other_instance(self, realm: str, entity: Entity) -> LoadResult:
+        """Another instance holds the lease: wait for its load instead of asking Intuit."""
+        self._metrics.singleflight_waits.labels(entity.name).inc()
+        deadline = asyncio.get_running_loop().time() + self._wait_seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(self._poll_seconds)
+            state = await self._store.table_state(realm, entity, self._ttl_seconds)
+            if state is not None and state.complete:
+                return Loaded(None)
+            if state is None or not state.leased:
+                break  # its load failed or was overtaken by a purge
+        return Discarded()
+
+    async def _load_pages(self, ticket: FillTicket, headers: dict[str, str]) -> LoadResult:
+        realm, entity = ticket.realm, ticket.entity
+        authorization = headers.get("Authorization")
         total = 0
         start = 1
         while True:
             answer = await self.fetch_page(realm, entity, start, headers)
+            if start == 1:
+                # Recorded before the table completes, so an instance waiting on this
+                # load finds its caller's token trusted (or not) as soon as it sees it.
+                await self._tokens.learn(realm, authorization, answer.status)
             if answer.status != 200:
                 self._metrics.fills.labels(entity.name, "table", "failed").inc()
                 return Refused(answer)
@@ -125,6 +178,7 @@ class Loader:
             if len(items) < PAGE_SIZE:
                 break
             start += PAGE_SIZE
+            await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
         if not await self._store.complete_load(ticket):
             self._metrics.fills.labels(entity.name, "table", "discarded").inc()
             return Discarded()

@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from qbproxy import deps, qbo
+from qbproxy.batch import Batch, parse_batch
 from qbproxy.errors import StoreUnavailable, UpstreamTimeout, UpstreamUnavailable
 from qbproxy.fill import Discarded, Loaded, Refused
 from qbproxy.log import MARKERS, access
@@ -24,6 +25,7 @@ from qbproxy.qbql import Plan, Unsupported, compile_query
 from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
 from qbproxy.schema import Entity, entity_named, row_values
 from qbproxy.state import PROXY, Proxy
+from qbproxy.store import FillTicket
 from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
 
 log = logging.getLogger("qbproxy.handlers")
@@ -67,6 +69,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
 async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
     route = classify(request.method, request.path, request.rel_url.raw_query_string)
     realm = None if isinstance(route, Passthrough) else route.realm
+    if isinstance(route, QueryRoute | ReadRoute) and not proxy.migrated.is_set():
+        # The schema is not in place yet: never half-use the cache.
+        route = Passthrough(route.realm)
     try:
         match route:
             case QueryRoute():
@@ -117,12 +122,12 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
     def outcome(response: web.StreamResponse, cache: str) -> Outcome:
         return Outcome(response, cache, "query", entity.name, route.realm)
 
-    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    authorization = request.headers.get("Authorization")
     ttl = proxy.settings.cache.ttl_seconds
     try:
         state = await proxy.store.table_state(route.realm, entity, ttl)
         if state is not None and state.complete:
-            if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+            if await proxy.tokens.trusted(route.realm, authorization):
                 proxy.metrics.calls_saved.labels(entity.name).inc()
                 return outcome(await _answer(proxy, route.realm, plan, HIT), HIT)
             # Intuit decides for a caller it has not vouched for (design.md, promise 4).
@@ -133,16 +138,15 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
 
     match result:
         case Loaded():
-            if led:
-                proxy.trust.accept(route.realm, fp, proxy.clock())
-            if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+            # The loader recorded whether Intuit accepted its caller's token; every other
+            # waiter (in this instance or another) is answered only if its own token is.
+            if await proxy.tokens.trusted(route.realm, authorization):
                 try:
                     return outcome(await _answer(proxy, route.realm, plan, MISS), MISS)
                 except StoreUnavailable as exc:
                     forwarded = await _store_failed(request, proxy, exc, body)
                     return _bypass(forwarded, "query", route.realm)
         case Refused(answer) if led:
-            _learn_from_status(proxy, route.realm, fp, answer.status)
             return outcome(_relay(answer, MISS), MISS)
         case Refused() | Discarded():
             pass
@@ -151,13 +155,15 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
 
 
 async def _answer(proxy: Proxy, realm: str, plan: Plan, cache: str) -> web.Response:
-    now = proxy.wall_clock()
+    fragment = await _query_response(proxy, realm, plan)
+    return _local_response(qbo.query_body(fragment, proxy.wall_clock()), cache)
+
+
+async def _query_response(proxy: Proxy, realm: str, plan: Plan) -> bytes:
     if plan.count:
-        body = qbo.count_body(await proxy.store.count(realm, plan.sql, plan.args), now)
-    else:
-        docs = await proxy.store.select(realm, plan.sql, plan.args)
-        body = qbo.query_page(plan.entity, docs, plan.start_position, now)
-    return _local_response(body, cache)
+        return qbo.count_response(await proxy.store.count(realm, plan.sql, plan.args))
+    docs = await proxy.store.select(realm, plan.sql, plan.args)
+    return qbo.query_response(plan.entity, docs, plan.start_position)
 
 
 # --- reads ---------------------------------------------------------------------------
@@ -165,10 +171,10 @@ async def _answer(proxy: Proxy, realm: str, plan: Plan, cache: str) -> web.Respo
 
 async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome:
     entity = route.entity
-    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
+    authorization = request.headers.get("Authorization")
     ttl = proxy.settings.cache.ttl_seconds
     try:
-        if proxy.trust.trusted(route.realm, fp, proxy.clock()):
+        if await proxy.tokens.trusted(route.realm, authorization):
             doc = await proxy.store.fresh_row(route.realm, entity, int(route.entity_id), ttl)
             if doc is not None:
                 proxy.metrics.calls_saved.labels(entity.name).inc()
@@ -183,28 +189,39 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
     answer = await proxy.upstream.fetch(
         "GET", request.path, request.rel_url.raw_query_string, request.headers, entity=entity.name
     )
-    _learn_from_status(proxy, route.realm, fp, answer.status)
+    await proxy.tokens.learn(route.realm, authorization, answer.status)
     if answer.status == 200:
-        rows = _entity_row(entity, answer.body, route.entity_id)
-        if rows:
-            try:
-                if await proxy.store.fill(ticket, rows):
-                    proxy.metrics.rows_filled.labels(entity.name).inc()
-                    proxy.metrics.fills.labels(entity.name, "row", "landed").inc()
-                else:
-                    proxy.metrics.fills.labels(entity.name, "row", "discarded").inc()
-            except StoreUnavailable as exc:
-                _note_store_failure(proxy, exc)
+        await _fill_row(proxy, ticket, _entity_row(entity, answer.body, route.entity_id))
     return Outcome(_relay(answer, MISS), MISS, "read", entity.name, route.realm)
 
 
-def _entity_row(entity: Entity, body: bytes, entity_id: str) -> list[tuple[str, tuple[Any, ...]]]:
+async def _fill_row(
+    proxy: Proxy, ticket: FillTicket, rows: list[tuple[str, tuple[Any, ...]]]
+) -> None:
+    """Land one entity Intuit just returned, if no purge came since the ticket was taken."""
+    if not rows:
+        return
+    entity = ticket.entity.name
+    try:
+        if await proxy.store.fill(ticket, rows):
+            proxy.metrics.rows_filled.labels(entity).inc()
+            proxy.metrics.fills.labels(entity, "row", "landed").inc()
+        else:
+            proxy.metrics.fills.labels(entity, "row", "discarded").inc()
+    except StoreUnavailable as exc:
+        _note_store_failure(proxy, exc)
+
+
+def _entity_row(
+    entity: Entity, body: bytes, entity_id: str | None
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The entity of a read or write answer as a cache row; nothing if it is not one."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return []
     item = doc.get(entity.name) if isinstance(doc, dict) else None
-    if not isinstance(item, dict) or item.get("Id") != entity_id:
+    if not isinstance(item, dict) or (entity_id is not None and item.get("Id") != entity_id):
         return []
     values = row_values(entity, item)
     return [] if values is None else [(orjson.dumps(item).decode(), values)]
@@ -216,22 +233,24 @@ def _entity_row(entity: Entity, body: bytes, entity_id: str) -> list[tuple[str, 
 async def _write(request: web.Request, proxy: Proxy, route: WriteRoute) -> Outcome:
     body: bytes | None = None
     operation = route.operation
+    cached = entity_named(route.entity)
+    is_json = request.content_type == "application/json"
     if operation == "create/update":
         operation = deps.UPDATE
-        # Only the body tells a create from an update, and for some entities a create
-        # purges less; read it then (a small JSON document), else stream it on.
-        if deps.create_purges_less(route.entity) and request.content_type == "application/json":
+        # Only the body tells a create from an update; read it (a small JSON document) when
+        # that narrows the purge or the answer can be written through, else stream it on.
+        if is_json and (cached is not None or deps.create_purges_less(route.entity)):
             body = await _read_body(request, proxy.settings.server.max_body_bytes)
             operation = _create_or_update(body)
+    elif operation == "update" and cached is not None and is_json:
+        body = await _read_body(request, proxy.settings.server.max_body_bytes)
     tables = deps.tables_changed(route.entity, operation)
-    response = await _forward_write(request, proxy, route.realm, tables, body)
-    entity = entity_named(route.entity)
-    return Outcome(response, BYPASS, "write", entity.name if entity else "other", realm=route.realm)
-
-
-async def _batch(request: web.Request, proxy: Proxy, route: BatchRoute) -> Outcome:
-    response = await _forward_write(request, proxy, route.realm, deps.ALL, None)
-    return Outcome(response, BYPASS, "batch", realm=route.realm)
+    # Write-through: the entity Intuit returns from a create or update is the freshest copy.
+    write_through = cached if body is not None and operation in (deps.CREATE, deps.UPDATE) else None
+    response = await _forward_write(
+        request, proxy, route.realm, tables, body, write_through=write_through
+    )
+    return Outcome(response, BYPASS, "write", cached.name if cached else "other", realm=route.realm)
 
 
 def _create_or_update(body: bytes) -> str:
@@ -244,12 +263,57 @@ def _create_or_update(body: bytes) -> str:
     return deps.UPDATE
 
 
+async def _batch(request: web.Request, proxy: Proxy, route: BatchRoute) -> Outcome:
+    body = await _read_body(request, proxy.settings.server.max_body_bytes)
+    batch = parse_batch(body)
+    if batch.queries_only:
+        answered = await _batch_from_cache(request, proxy, route.realm, batch)
+        if answered is not None:
+            return Outcome(answered, HIT, "batch", realm=route.realm)
+        # A batch that only reads changes nothing: forward it without purging.
+        response = await _forward(request, proxy, body=body)
+        return Outcome(response, BYPASS, "batch", realm=route.realm)
+    response = await _forward_write(request, proxy, route.realm, batch.tables, body)
+    return Outcome(response, BYPASS, "batch", realm=route.realm)
+
+
+async def _batch_from_cache(
+    request: web.Request, proxy: Proxy, realm: str, batch: Batch
+) -> web.Response | None:
+    """Every item answered from complete tables for a trusted caller, or None (forward)."""
+    plans = [(bid, compile_query(text)) for bid, text in batch.queries]
+    if not plans or any(isinstance(plan, Unsupported) for _, plan in plans):
+        return None
+    try:
+        if not await proxy.tokens.trusted(realm, request.headers.get("Authorization")):
+            return None
+        items: list[tuple[str, bytes]] = []
+        ttl = proxy.settings.cache.ttl_seconds
+        for bid, plan in plans:
+            assert isinstance(plan, Plan)
+            entity = entity_named(plan.entity)
+            assert entity is not None
+            state = await proxy.store.table_state(realm, entity, ttl)
+            if state is None or not state.complete:
+                return None
+            items.append((bid, await _query_response(proxy, realm, plan)))
+    except StoreUnavailable as exc:
+        _note_store_failure(proxy, exc)
+        return None
+    for _, plan in plans:
+        assert isinstance(plan, Plan)
+        proxy.metrics.calls_saved.labels(plan.entity).inc()
+    return _local_response(qbo.batch_body(items, proxy.wall_clock()), HIT)
+
+
 async def _forward_write(
     request: web.Request,
     proxy: Proxy,
     realm: str,
     tables: frozenset[Entity],
     body: bytes | None,
+    *,
+    write_through: Entity | None = None,
 ) -> web.StreamResponse:
     """Purge before forwarding and again once Intuit answered, before the client hears.
 
@@ -258,16 +322,34 @@ async def _forward_write(
     caller cannot trigger the first (or anyone could keep a realm's cache empty); Intuit's
     401/403 means nothing was written, so nothing is purged.
     """
-    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
-    if tables and proxy.trust.trusted(realm, fp, proxy.clock()):
+    authorization = request.headers.get("Authorization")
+    if tables and await proxy.tokens.trusted(realm, authorization):
         await _purge(proxy, realm, tables, "write")
 
     async def after_intuit_answered(status: int) -> None:
-        _learn_from_status(proxy, realm, fp, status)
+        await proxy.tokens.learn(realm, authorization, status)
         if status not in (401, 403) and tables:
             await _purge(proxy, realm, tables, "write")
 
-    return await _forward(request, proxy, body=body, before_response=after_intuit_answered)
+    if write_through is None:
+        return await _forward(request, proxy, body=body, before_response=after_intuit_answered)
+    answer = await proxy.upstream.fetch(
+        request.method,
+        request.path,
+        request.rel_url.raw_query_string,
+        request.headers,
+        body=body,
+        entity=write_through.name,
+    )
+    await after_intuit_answered(answer.status)
+    if answer.status == 200:
+        try:
+            ticket = await proxy.store.begin_fill(realm, write_through)
+        except StoreUnavailable as exc:
+            _note_store_failure(proxy, exc)
+        else:
+            await _fill_row(proxy, ticket, _entity_row(write_through, answer.body, None))
+    return _relay(answer, BYPASS)
 
 
 async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: str) -> None:
@@ -314,8 +396,7 @@ async def _relay_fetch(
         body=body,
         entity=entity.name,
     )
-    fp = proxy.trust.fingerprint(request.headers.get("Authorization"))
-    _learn_from_status(proxy, realm, fp, answer.status)
+    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
     return _relay(answer, MISS)
 
 
@@ -325,14 +406,6 @@ def _relay(answer: Fetched, cache: str) -> web.Response:
     )
     headers["X-Cache"] = cache
     return web.Response(status=answer.status, body=answer.body, headers=headers)
-
-
-def _learn_from_status(proxy: Proxy, realm: str, fp: bytes | None, status: int) -> None:
-    if status in (401, 403):
-        proxy.trust.reject(fp)
-    elif 200 <= status < 300 or status == 400:
-        # A 400 is a Fault about the request itself: the token passed Intuit's check.
-        proxy.trust.accept(realm, fp, proxy.clock())
 
 
 def _local_response(body: bytes, cache: str) -> web.Response:

@@ -27,29 +27,44 @@ def new_tid() -> str:
     return f"qbproxy-{uuid.uuid4()}"
 
 
-def query_page(entity: str, docs: Sequence[str], start_position: int, now: dt.datetime) -> bytes:
-    """`{"QueryResponse":{entity:[...],"startPosition":s,"maxResults":n},"time":..}`.
-
-    maxResults is the number returned, not asked for; an empty page is
-    `{"QueryResponse":{}}` (qbo-api.md, Envelopes).
-    """
-    time = qbo_time(now)
+def query_response(entity: str, docs: Sequence[str], start_position: int) -> bytes:
+    """The `QueryResponse` object of a page: maxResults is the number returned, not asked
+    for; an empty page is `{}` (qbo-api.md, Envelopes)."""
     if not docs:
-        return b'{"QueryResponse":{},"time":"%s"}' % time.encode()
+        return b"{}"
     return b"".join(
         (
-            b'{"QueryResponse":{"',
+            b'{"',
             entity.encode(),
             b'":[',
             ",".join(docs).encode(),
-            b'],"startPosition":%d,"maxResults":%d},"time":"%s"}'
-            % (start_position, len(docs), time.encode()),
+            b'],"startPosition":%d,"maxResults":%d}' % (start_position, len(docs)),
         )
     )
 
 
+def count_response(total: int) -> bytes:
+    return b'{"totalCount":%d}' % total
+
+
+def query_body(response: bytes, now: dt.datetime) -> bytes:
+    return b'{"QueryResponse":%s,"time":"%s"}' % (response, qbo_time(now).encode())
+
+
+def query_page(entity: str, docs: Sequence[str], start_position: int, now: dt.datetime) -> bytes:
+    return query_body(query_response(entity, docs, start_position), now)
+
+
 def count_body(total: int, now: dt.datetime) -> bytes:
-    return b'{"QueryResponse":{"totalCount":%d},"time":"%s"}' % (total, qbo_time(now).encode())
+    return query_body(count_response(total), now)
+
+
+def batch_body(items: Sequence[tuple[str, bytes]], now: dt.datetime) -> bytes:
+    """`{"BatchItemResponse":[{"QueryResponse":..,"bId":..}],"time":..}` for query items."""
+    parts = b",".join(
+        b'{"QueryResponse":%s,"bId":%s}' % (response, orjson.dumps(bid)) for bid, response in items
+    )
+    return b'{"BatchItemResponse":[%s],"time":"%s"}' % (parts, qbo_time(now).encode())
 
 
 def entity_body(entity: str, doc: str, now: dt.datetime) -> bytes:

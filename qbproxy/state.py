@@ -14,7 +14,7 @@ from qbproxy.config import Settings
 from qbproxy.fill import Loader
 from qbproxy.metrics import Metrics
 from qbproxy.store import Store
-from qbproxy.trust import TokenTrust
+from qbproxy.tokens import Tokens
 from qbproxy.upstream import Upstream
 
 
@@ -29,7 +29,7 @@ class Proxy:
     store: Store
     upstream: Upstream
     loader: Loader
-    trust: TokenTrust
+    tokens: Tokens
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)

@@ -29,10 +29,51 @@ ON CONFLICT (realm_id, entity) DO NOTHING
 # Complete: the last whole load landed under the current generation and is within the TTL.
 TABLE_STATE = """
 SELECT generation,
-       complete_generation = generation AND loaded_at > now() - make_interval(secs => $3)
-           AS complete,
-       loaded_at
+       coalesce(complete_generation = generation
+                AND loaded_at > now() - make_interval(secs => $3), false) AS complete,
+       loaded_at,
+       coalesce(load_lease_until > now(), false) AS leased
 FROM qbo_table_state WHERE realm_id = $1 AND entity = $2
+"""
+
+# One whole-table load per realm and table across every instance (design.md, "Many
+# proxies, one Postgres"). Taken when free or expired; renewed by the holder per page.
+ACQUIRE_LEASE = """
+UPDATE qbo_table_state
+SET load_lease_until = now() + make_interval(secs => $4), load_lease_owner = $3
+WHERE realm_id = $1 AND entity = $2
+  AND (load_lease_until IS NULL OR load_lease_until < now() OR load_lease_owner = $3)
+"""
+
+RELEASE_LEASE = """
+UPDATE qbo_table_state SET load_lease_until = NULL, load_lease_owner = NULL
+WHERE realm_id = $1 AND entity = $2 AND load_lease_owner = $3
+"""
+
+PROXY_SECRET = """
+WITH created AS (
+    INSERT INTO qbo_proxy_secret (secret) VALUES ($1)
+    ON CONFLICT (id) DO NOTHING RETURNING secret
+)
+SELECT secret FROM created UNION ALL SELECT secret FROM qbo_proxy_secret
+LIMIT 1
+"""
+
+REMEMBER_TOKEN = """
+INSERT INTO qbo_token_trust (realm_id, fingerprint, accepted_at) VALUES ($1, $2, now())
+ON CONFLICT (realm_id, fingerprint) DO UPDATE SET accepted_at = now()
+"""
+
+# Seconds since Intuit last accepted this token for this realm.
+TOKEN_AGE = """
+SELECT extract(epoch FROM now() - accepted_at)::float8 FROM qbo_token_trust
+WHERE realm_id = $1 AND fingerprint = $2
+"""
+
+FORGET_TOKEN = "DELETE FROM qbo_token_trust WHERE fingerprint = $1"
+
+FORGET_OLD_TOKENS = """
+DELETE FROM qbo_token_trust WHERE accepted_at < now() - make_interval(secs => $1)
 """
 
 BEGIN_FILL = """
@@ -102,6 +143,7 @@ class TableState:
     generation: int
     complete: bool
     loaded_at: dt.datetime | None
+    leased: bool  # a load holds the lease (this instance or another)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +199,7 @@ class Store:
             row = await conn.fetchrow(TABLE_STATE, realm, entity.name, ttl)
         if row is None:
             return None
-        return TableState(row["generation"], bool(row["complete"]), row["loaded_at"])
+        return TableState(row["generation"], row["complete"], row["loaded_at"], row["leased"])
 
     async def begin_fill(self, realm: str, entity: Entity) -> FillTicket:
         async with self._conn() as conn:
@@ -210,6 +252,38 @@ class Store:
             )
             return False
         return True
+
+    async def acquire_lease(self, realm: str, entity: Entity, owner: str, seconds: float) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute(ACQUIRE_LEASE, realm, entity.name, owner, seconds)
+        return bool(status == "UPDATE 1")
+
+    async def release_lease(self, realm: str, entity: Entity, owner: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(RELEASE_LEASE, realm, entity.name, owner)
+
+    async def proxy_secret(self, candidate: bytes) -> bytes:
+        """The key every instance fingerprints tokens with; `candidate` if none exists yet."""
+        async with self._conn() as conn:
+            secret: bytes = await conn.fetchval(PROXY_SECRET, candidate)
+        return secret
+
+    async def remember_token(self, realm: str, fingerprint: bytes) -> None:
+        async with self._conn() as conn:
+            await conn.execute(REMEMBER_TOKEN, realm, fingerprint)
+
+    async def token_age(self, realm: str, fingerprint: bytes) -> float | None:
+        async with self._conn() as conn:
+            age: float | None = await conn.fetchval(TOKEN_AGE, realm, fingerprint)
+        return age
+
+    async def forget_token(self, fingerprint: bytes) -> None:
+        async with self._conn() as conn:
+            await conn.execute(FORGET_TOKEN, fingerprint)
+
+    async def forget_tokens_older_than(self, seconds: float) -> None:
+        async with self._conn() as conn:
+            await conn.execute(FORGET_OLD_TOKENS, seconds)
 
     async def purge(self, realm: str, entities: Sequence[Entity]) -> None:
         async with self._conn() as conn:

@@ -65,3 +65,9 @@ class TokenTrust:
     def _forget_older_than(self, cutoff: float) -> None:
         for key in [k for k, t in self._accepted.items() if t < cutoff]:
             del self._accepted[key]
+
+    def rekey(self, key: bytes) -> None:
+        """Adopt the key shared by all instances (from Postgres); forgets what it knew."""
+        if key != self._key:
+            self._key = key
+            self._accepted.clear()

@@ -1,7 +1,5 @@
-"""Per-realm truth of the fake Intuit: entity documents, tombstones, the balance ledger.
-
-Balances are always derived from the documents (`derive_balances`), so seeding and every
-write agree on them (qbo-api.md "Side effects that matter for invalidation").
+"""Per-realm truth of the fake Intuit: entity documents, tombstones, the balance ledger
+(always derived from the documents, so seeding and every write agree on balances).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""The fake's own evaluator of Intuit's query language: tokenizer, parser, filter, sort, page.
+"""The fake's own evaluator of Intuit's query language (qbo-api.md "Query language").
 
-Written apart from `qbproxy.qbql` on purpose: the proxy's SQL translator is differential-tested
-against this, so the two must not share code. Semantics follow qbo-api.md "Query language".
+Kept apart from `qbproxy.qbql` on purpose: the proxy's translator is differential-tested on it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Writes with Intuit's side effects: create, full/sparse update, delete, void, send.
-
-Decision (qbo-api.md leaves it unsure): a write bumps SyncToken and LastUpdatedTime of every
-document whose content it changes, so a Payment applied to an Invoice bumps that Invoice
-(its Balance and LinkedTxn change) and the Customer (its Balance changes) as well.
-"""
+"""Writes with Intuit's side effects: create, full/sparse update, delete, void, send."""
 
 from __future__ import annotations
 
@@ -97,7 +92,12 @@ def snapshot(doc: Doc) -> Doc:
 
 
 class Writer:
-    """Applies one write to a realm at one instant (`meta` and `today` in company time)."""
+    """Applies one write to a realm at one instant (`meta` and `today` in company time).
+
+    Decision (qbo-api.md leaves it unsure): a write bumps SyncToken and LastUpdatedTime of
+    every document whose content it changes, so a Payment applied to an Invoice bumps that
+    Invoice (its Balance and LinkedTxn change) and the Customer (its Balance) as well.
+    """
 
     def __init__(self, data: RealmData, meta: str, today: str) -> None:
         self.data, self.meta, self.today = data, meta, today

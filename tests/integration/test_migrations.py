@@ -46,8 +46,17 @@ async def _columns(dsn: str, table: str) -> dict[str, str]:
     return {r["column_name"]: r["data_type"] for r in rows}
 
 
+# Every migration file in the repository, in order (rollbacks are not migrations).
+ALL_MIGRATIONS = sorted(
+    p.stem
+    for p in (Path(__file__).resolve().parents[2] / "migrations").glob("*.sql")
+    if not p.stem.endswith(".rollback")
+)
+
+
 def test_migrations_apply_to_an_empty_database_once(empty_pg_dsn: str) -> None:
     pending = pending_migrations(empty_pg_dsn)
+    assert pending == ALL_MIGRATIONS
     assert pending[0] == "0001_cache_tables"
 
     assert apply_migrations(empty_pg_dsn) == pending
@@ -73,7 +82,7 @@ def test_concurrent_apply_runs_each_migration_once(empty_pg_dsn: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         results = [f.result() for f in [pool.submit(apply), pool.submit(apply)]]
 
-    assert sorted(results) == [[], ["0001_cache_tables"]]
+    assert sorted(results) == [[], ALL_MIGRATIONS]
     with psycopg.connect(empty_pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone() == (0,)
 
