@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from qbproxy import admin, handlers
+from qbproxy import admin, handlers, webhooks
 from qbproxy.config import Settings, redact_dsn
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
@@ -25,6 +26,7 @@ from qbproxy.metrics import Metrics
 from qbproxy.migrate import apply_migrations, migrations_dir
 from qbproxy.state import PROXY, Proxy
 from qbproxy.store import Store
+from qbproxy.tokens import Tokens
 from qbproxy.trust import TokenTrust
 from qbproxy.upstream import Upstream
 
@@ -40,13 +42,29 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         timeout=settings.database.statement_timeout_seconds,
     )
     upstream = Upstream(settings.upstream, metrics)
+    clock = time.monotonic
+    tokens = Tokens(
+        TokenTrust(settings.cache.token_trust_seconds),
+        store,
+        settings.cache.token_trust_seconds,
+        clock,
+    )
+    loader = Loader(
+        store,
+        upstream,
+        metrics,
+        tokens,
+        ttl_seconds=settings.cache.ttl_seconds,
+        wait_seconds=settings.upstream.timeout_seconds,
+    )
     proxy = Proxy(
         settings=settings,
         metrics=metrics,
         store=store,
         upstream=upstream,
-        loader=Loader(store, upstream, metrics),
-        trust=TokenTrust(settings.cache.token_trust_seconds),
+        loader=loader,
+        tokens=tokens,
+        clock=clock,
     )
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -55,6 +73,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
     app[PROXY] = proxy
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_upstream)
+    webhooks.install(app, settings.webhooks)
     app.router.add_route("*", "/{tail:.*}", handlers.handle)
     return app
 
@@ -97,6 +116,12 @@ async def _migrate_until_done(proxy: Proxy, dsn: str) -> None:
             continue
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        try:
+            await proxy.tokens.share_key()
+        except StoreUnavailable as exc:
+            log.warning("token key not shared yet: %s", exc)
+            await asyncio.sleep(_MIGRATE_RETRY_SECONDS)
+            continue
         proxy.migrated.set()
         return
 

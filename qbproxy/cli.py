@@ -1,4 +1,4 @@
-"""Command line: `qbproxy serve | migrate | purge | sandbox`. Parsing only; no logic here."""
+"""Command line: `qbproxy serve | migrate | purge | stats | sandbox`. Parsing only, no logic."""
 
 from __future__ import annotations
 
@@ -33,7 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["Customer", "Invoice", "Payment"],
         help="one table (default: all three)",
     )
-    for command in (serve, migrate, purge):
+    stats = commands.add_parser(
+        "stats", help="hit rate, calls saved and latency of a running proxy"
+    )
+    stats.add_argument(
+        "--admin-url",
+        help="the proxy's admin listener (default: http://<admin.host>:<admin.port> from config)",
+    )
+    for command in (serve, migrate, purge, stats):
         command.add_argument(
             "--config",
             help=f"TOML config file (default: ./{DEFAULT_CONFIG} if present); "
@@ -44,11 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sandbox.add_argument("args", nargs=argparse.REMAINDER)
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command == "sandbox":
         from qbproxy.sandbox import main as sandbox_main
 
-        return sandbox_main(args.args)
+        # REMAINDER leaves leading options (`sandbox --port 8099`) to the main parser.
+        return sandbox_main([*extra, *args.args])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = _settings(args.config)
     except ConfigError as exc:
@@ -66,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "purge":
             return asyncio.run(_purge(settings, args.realm, args.entity))
+        if args.command == "stats":
+            from qbproxy.stats import default_admin_url, run
+
+            return run(args.admin_url or default_admin_url(settings.admin))
     except QBProxyError as exc:
         logging.getLogger("qbproxy").error("%s", exc)
         return 1

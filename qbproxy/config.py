@@ -65,6 +65,13 @@ class UpstreamSettings:
     # Intuit allows 10 concurrent requests and 500 a minute per realm (qbo-api.md, Limits).
     max_concurrency_per_realm: int = 10
     max_requests_per_minute_per_realm: int = 500
+    # Longest a request waits for those limits; a longer expected wait gets the proxy's
+    # own 429 with Retry-After. 0: never queue.
+    max_queue_seconds: float = 10.0
+    # Consecutive failures (timeouts, connection errors, 5xx) that open a realm's circuit,
+    # and how long it stays open (failing fast) before one probe may go to Intuit.
+    circuit_failures: int = 5
+    circuit_open_seconds: float = 30.0
     # minorversion the proxy asks for when it loads tables itself (75 is Intuit's floor).
     minor_version: int = 75
     # Connections kept to Intuit across all realms.
@@ -80,6 +87,9 @@ class UpstreamSettings:
         _positive(
             "upstream.max_requests_per_minute_per_realm", self.max_requests_per_minute_per_realm
         )
+        _at_least("upstream.max_queue_seconds", self.max_queue_seconds, 0)
+        _positive("upstream.circuit_failures", self.circuit_failures)
+        _positive("upstream.circuit_open_seconds", self.circuit_open_seconds)
         _at_least("upstream.minor_version", self.minor_version, 1)
         _positive("upstream.pool_size", self.pool_size)
 

@@ -23,3 +23,25 @@ class UpstreamTimeout(UpstreamError, TimeoutError):
 
 class UpstreamUnavailable(UpstreamError, ConnectionError):
     """Intuit could not be reached (refused, reset, DNS)."""
+
+
+class RateLimited(UpstreamError):
+    """The proxy did not send: the realm is at Intuit's limits or backing off after a 429.
+
+    Handlers answer Intuit's own 429 (qbo.throttle_body()) with `Retry-After`.
+    """
+
+    def __init__(self, retry_after: float, reason: str) -> None:
+        super().__init__(
+            f"over Intuit's per-realm limits ({reason}), retry after {retry_after:.0f}s"
+        )
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """The realm's circuit is open after repeated failures: failing fast, not asking Intuit."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Intuit failing for this realm, circuit open for {retry_after:.0f}s")
+        self.retry_after = retry_after

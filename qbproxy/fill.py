@@ -204,5 +204,5 @@ class Loader:
             }
         )
         return await self._upstream.fetch(
-            "GET", f"/v3/company/{realm}/query", query, headers, entity=entity.name
+            "GET", f"/v3/company/{realm}/query", query, headers, entity=entity.name, realm=realm
         )

@@ -18,10 +18,18 @@ from multidict import CIMultiDict
 
 from qbproxy import deps, qbo
 from qbproxy.batch import Batch, parse_batch
-from qbproxy.errors import StoreUnavailable, UpstreamTimeout, UpstreamUnavailable
+from qbproxy.errors import (
+    CircuitOpen,
+    RateLimited,
+    StoreUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from qbproxy.fill import Discarded, Loaded, Refused
 from qbproxy.log import MARKERS, access
 from qbproxy.qbql import Plan, Unsupported, compile_query
+from qbproxy.ratelimit import retry_after_header
 from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
 from qbproxy.schema import Entity, entity_named, row_values
 from qbproxy.state import PROXY, Proxy
@@ -87,6 +95,22 @@ async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
     except BodyTooLarge:
         limit = proxy.settings.server.max_body_bytes
         response = _fault(proxy, 413, "Request Entity Too Large", f"body over {limit} bytes")
+    except RateLimited as exc:
+        # Intuit's own 429 shape (qbo-api.md, Errors), plus the Retry-After Intuit omits.
+        response = web.Response(
+            status=429,
+            body=qbo.throttle_body(),
+            headers={
+                "Content-Type": "application/xml",
+                "Retry-After": retry_after_header(exc.retry_after),
+                "Cache-Control": qbo.CACHE_CONTROL,
+                "intuit_tid": qbo.new_tid(),
+                "X-Cache": BYPASS,
+            },
+        )
+    except CircuitOpen as exc:
+        response = _fault(proxy, 503, "Service Unavailable", "Intuit failing; retrying shortly")
+        response.headers["Retry-After"] = retry_after_header(exc.retry_after)
     except UpstreamTimeout:
         response = _fault(proxy, 504, "Gateway Timeout", "Intuit did not answer in time")
     except UpstreamUnavailable:
@@ -135,6 +159,11 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
         result, led = await proxy.loader.load_table(route.realm, entity, _auth_headers(request))
     except StoreUnavailable as exc:
         return _bypass(await _store_failed(request, proxy, exc, body), "query", route.realm)
+    except UpstreamError as exc:
+        stale = await _stale_query(proxy, route.realm, entity, plan, authorization, _why(exc))
+        if stale is None:
+            raise
+        return outcome(stale, STALE)
 
     match result:
         case Loaded():
@@ -147,11 +176,78 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
                     forwarded = await _store_failed(request, proxy, exc, body)
                     return _bypass(forwarded, "query", route.realm)
         case Refused(answer) if led:
+            if _is_failure(answer.status):
+                stale = await _stale_query(
+                    proxy, route.realm, entity, plan, authorization, _why(answer.status)
+                )
+                if stale is not None:
+                    return outcome(stale, STALE)
             return outcome(_relay(answer, MISS), MISS)
         case Refused() | Discarded():
             pass
     # Another caller's load, or one a purge overtook: ask Intuit for this caller.
     return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
+
+
+def _is_failure(status: int) -> bool:
+    """Intuit could not answer (throttled or broken), as opposed to refusing the request."""
+    return status == 429 or status >= 500
+
+
+def _why(failure: UpstreamError | int) -> str:
+    """The stale_serves reason label for an upstream failure."""
+    if isinstance(failure, int):
+        return "throttled" if failure == 429 else "5xx"
+    return "timeout" if isinstance(failure, UpstreamTimeout) else "unavailable"
+
+
+async def _stale_query(
+    proxy: Proxy,
+    realm: str,
+    entity: Entity,
+    plan: Plan,
+    authorization: str | None,
+    reason: str,
+) -> web.Response | None:
+    """Intuit failing: answer from a table loaded within max_stale_seconds, never one a
+    write has purged since (read-your-writes outranks availability), and only to a caller
+    Intuit vouched for (design.md, promises 2, 4 and 6)."""
+    try:
+        if not await proxy.tokens.trusted(realm, authorization):
+            return None
+        state = await proxy.store.table_state(realm, entity, proxy.settings.cache.max_stale_seconds)
+        if state is None or not state.complete:
+            return None
+        response = await _answer(proxy, realm, plan, STALE)
+    except StoreUnavailable:
+        return None
+    proxy.metrics.stale_serves.labels(entity.name, reason).inc()
+    log.warning("[CACHE] Intuit failing: served stale %s for realm %s", entity.name, realm)
+    return response
+
+
+async def _stale_read(
+    proxy: Proxy,
+    realm: str,
+    entity: Entity,
+    entity_id: str,
+    authorization: str | None,
+    reason: str,
+) -> web.Response | None:
+    """The read-by-id twin of _stale_query."""
+    try:
+        if not await proxy.tokens.trusted(realm, authorization):
+            return None
+        doc = await proxy.store.fresh_row(
+            realm, entity, int(entity_id), proxy.settings.cache.max_stale_seconds
+        )
+    except StoreUnavailable:
+        return None
+    if doc is None:
+        return None
+    proxy.metrics.stale_serves.labels(entity.name, reason).inc()
+    log.warning("[CACHE] Intuit failing: served stale %s for realm %s", entity.name, realm)
+    return _local_response(qbo.entity_body(entity.name, doc, proxy.wall_clock()), STALE)
 
 
 async def _answer(proxy: Proxy, realm: str, plan: Plan, cache: str) -> web.Response:
@@ -186,9 +282,28 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
     except StoreUnavailable as exc:
         return _bypass(await _store_failed(request, proxy, exc, None), "read", route.realm)
 
-    answer = await proxy.upstream.fetch(
-        "GET", request.path, request.rel_url.raw_query_string, request.headers, entity=entity.name
-    )
+    try:
+        answer = await proxy.upstream.fetch(
+            "GET",
+            request.path,
+            request.rel_url.raw_query_string,
+            request.headers,
+            entity=entity.name,
+            realm=route.realm,
+        )
+    except UpstreamError as exc:
+        stale = await _stale_read(
+            proxy, route.realm, entity, route.entity_id, authorization, _why(exc)
+        )
+        if stale is None:
+            raise
+        return Outcome(stale, STALE, "read", entity.name, route.realm)
+    if _is_failure(answer.status):
+        stale = await _stale_read(
+            proxy, route.realm, entity, route.entity_id, authorization, _why(answer.status)
+        )
+        if stale is not None:
+            return Outcome(stale, STALE, "read", entity.name, route.realm)
     await proxy.tokens.learn(route.realm, authorization, answer.status)
     if answer.status == 200:
         await _fill_row(proxy, ticket, _entity_row(entity, answer.body, route.entity_id))
@@ -340,6 +455,7 @@ async def _forward_write(
         request.headers,
         body=body,
         entity=write_through.name,
+        realm=realm,
     )
     await after_intuit_answered(answer.status)
     if answer.status == 200:
@@ -382,7 +498,14 @@ async def _forward(
         extra_headers={"X-Cache": BYPASS},
         body=body,
         before_response=before_response,
+        realm=_realm_of(request.path),
     )
+
+
+def _realm_of(path: str) -> str | None:
+    """The realm a /v3 path names, for per-realm limits (routing has checked its shape)."""
+    parts = path.split("/", 5)
+    return parts[3] if len(parts) > 4 and parts[3].isdigit() else None
 
 
 async def _relay_fetch(
@@ -395,6 +518,7 @@ async def _relay_fetch(
         request.headers,
         body=body,
         entity=entity.name,
+        realm=realm,
     )
     await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
     return _relay(answer, MISS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +189,10 @@ class Store:
                 yield conn
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+
+    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A pooled connection whose errors surface as StoreUnavailable (read-only callers)."""
+        return self._conn()
 
     async def ping(self) -> None:
         async with self._conn() as conn:

@@ -1,25 +1,33 @@
-"""The one client session to Intuit: streaming forwards and buffered fetches for fills.
+"""The one client session to Intuit: streaming forwards and buffered fetches for fills,
+each held to Intuit's per-realm limits and the realm's circuit breaker when given a realm.
 
 Raw query strings are forwarded untouched (node-quickbooks sends unencoded `+hh:mm`,
 qbo-api.md). Intuit's own 4xx/5xx are responses to relay; only failing to get an answer
-at all raises (UpstreamTimeout, UpstreamUnavailable).
+at all raises (UpstreamTimeout, UpstreamUnavailable), or the proxy declining to ask:
+RateLimited (a 429 to answer with Retry-After), CircuitOpen (fail fast).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from qbproxy.circuit import Circuits, FailFast, State
 from qbproxy.config import UpstreamSettings
-from qbproxy.errors import UpstreamTimeout, UpstreamUnavailable
+from qbproxy.errors import CircuitOpen, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from qbproxy.metrics import Metrics
+from qbproxy.ratelimit import Go, Limits, RateLimiter, Reason, Refuse, parse_retry_after
 
 log = logging.getLogger("qbproxy.upstream")
 
@@ -54,6 +62,14 @@ class BodyTooLarge(Exception):
     """The client's body passed server.max_body_bytes while streaming it upstream."""
 
 
+@dataclass(slots=True)
+class _Ticket:
+    """What one limited call learned about Intuit, judged by the circuit when it ends."""
+
+    status: int | None = None
+    failed: bool = False
+
+
 def request_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
@@ -71,9 +87,27 @@ def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
 
 
 class Upstream:
-    def __init__(self, settings: UpstreamSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self._metrics = metrics
+        self._clock = clock
+        self.limiter = RateLimiter(
+            Limits(
+                concurrency=settings.max_concurrency_per_realm,
+                per_minute=settings.max_requests_per_minute_per_realm,
+                max_queue_seconds=settings.max_queue_seconds,
+            )
+        )
+        self.circuits = Circuits(settings.circuit_failures, settings.circuit_open_seconds)
+        # Per realm, the requests waiting for the limiter, first come first served.
+        self._lines: dict[str, deque[asyncio.Event]] = {}
+        for state in ("open", "half_open"):
+            metrics.circuits.labels(state).set_function(partial(self._circuit_count, state))
         self._base = settings.base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._forward_timeout = aiohttp.ClientTimeout(
@@ -118,51 +152,64 @@ class Upstream:
         body: bytes | None = None,
         entity: str = "other",
         before_response: Callable[[int], Awaitable[None]] | None = None,
+        realm: str | None = None,
     ) -> web.StreamResponse:
-        """Send the request on as it came and stream Intuit's answer back as it arrives."""
+        """Send the request on as it came and stream Intuit's answer back as it arrives.
+
+        With `realm`, the call waits for the realm's limits (RateLimited when it would
+        wait too long) and its circuit (CircuitOpen); the in-flight slot is held until
+        the whole body is relayed, as Intuit counts it.
+        """
         headers = request_headers(request.headers)
         data: bytes | AsyncIterator[bytes] | None = body
         if body is None and request.body_exists:
             data = _limited(request.content, max_body_bytes)
-        started = time.perf_counter()
-        status = "error"
-        try:
-            async with self.session.request(
-                request.method,
-                self.url(request.rel_url.raw_path, request.rel_url.raw_query_string),
-                headers=headers,
-                data=data,
-                allow_redirects=False,
-                timeout=self._forward_timeout,
-            ) as upstream:
-                status = _status_class(upstream.status)
-                self._metrics.upstream_seconds.labels(entity).observe(time.perf_counter() - started)
-                if before_response is not None:
-                    await before_response(upstream.status)
-                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-                response.headers.extend(response_headers(upstream.headers))
-                response.headers.update(extra_headers)
-                await response.prepare(request)
-                try:
-                    async for chunk in upstream.content.iter_chunked(_CHUNK):
-                        await response.write(chunk)
-                    await response.write_eof()
-                except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                    # Headers are sent: a failure can only cut the connection, so the
-                    # client sees a short body, never a made-up status.
-                    log.warning("upstream stream broke mid-body: %s", type(exc).__name__)
-                    response.force_close()
-                    if request.transport is not None:
-                        request.transport.close()
-                return response
-        except TimeoutError as exc:
-            raise UpstreamTimeout("Intuit did not answer in time") from exc
-        except aiohttp.ClientError as exc:
-            if isinstance(exc.__cause__, BodyTooLarge):
-                raise BodyTooLarge from exc
-            raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
-        finally:
-            self._metrics.upstream.labels(entity, status).inc()
+        async with self._guarded(realm, entity) as ticket:
+            started = time.perf_counter()
+            status = "error"
+            try:
+                async with self.session.request(
+                    request.method,
+                    self.url(request.rel_url.raw_path, request.rel_url.raw_query_string),
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=self._forward_timeout,
+                ) as upstream:
+                    status = _status_class(upstream.status)
+                    self._metrics.upstream_seconds.labels(entity).observe(
+                        time.perf_counter() - started
+                    )
+                    self._answered(realm, entity, ticket, upstream.status, upstream.headers)
+                    if before_response is not None:
+                        await before_response(upstream.status)
+                    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                    response.headers.extend(response_headers(upstream.headers))
+                    response.headers.update(extra_headers)
+                    await response.prepare(request)
+                    try:
+                        async for chunk in upstream.content.iter_chunked(_CHUNK):
+                            await response.write(chunk)
+                        await response.write_eof()
+                    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                        # Headers are sent: a failure can only cut the connection, so the
+                        # client sees a short body, never a made-up status.
+                        log.warning("upstream stream broke mid-body: %s", type(exc).__name__)
+                        # A cut or stalled body from Intuit counts against the circuit; a
+                        # client that went away does not.
+                        ticket.failed = isinstance(exc, aiohttp.ClientPayloadError | TimeoutError)
+                        response.force_close()
+                        if request.transport is not None:
+                            request.transport.close()
+                    return response
+            except TimeoutError as exc:
+                raise UpstreamTimeout("Intuit did not answer in time") from exc
+            except aiohttp.ClientError as exc:
+                if isinstance(exc.__cause__, BodyTooLarge):
+                    raise BodyTooLarge from exc
+                raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
+            finally:
+                self._metrics.upstream.labels(entity, status).inc()
 
     async def fetch(
         self,
@@ -173,33 +220,162 @@ class Upstream:
         *,
         body: bytes | None = None,
         entity: str = "other",
+        realm: str | None = None,
     ) -> Fetched:
-        """A whole upstream answer in memory, for answers the proxy reads (fills)."""
+        """A whole upstream answer in memory, for answers the proxy reads (fills).
+
+        With `realm`, held to the realm's limits and circuit as `forward` is.
+        """
         out = request_headers(headers)
         # The proxy parses this body itself, so ask for it unencoded.
         out["Accept-Encoding"] = "identity"
         out.setdefault("Accept", "application/json")
-        started = time.perf_counter()
-        status = "error"
+        async with self._guarded(realm, entity) as ticket:
+            started = time.perf_counter()
+            status = "error"
+            try:
+                async with self.session.request(
+                    method,
+                    self.url(path, query_string),
+                    headers=out,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=self._fetch_timeout,
+                ) as upstream:
+                    self._answered(realm, entity, ticket, upstream.status, upstream.headers)
+                    payload = await upstream.read()
+                    status = _status_class(upstream.status)
+                    return Fetched(upstream.status, upstream.headers, payload)
+            except TimeoutError as exc:
+                raise UpstreamTimeout("Intuit did not answer in time") from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
+            finally:
+                self._metrics.upstream.labels(entity, status).inc()
+                self._metrics.upstream_seconds.labels(entity).observe(time.perf_counter() - started)
+
+    # --- Intuit's per-realm limits and the circuit (decisions in ratelimit.py, circuit.py)
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self, realm: str | None, entity: str) -> AsyncIterator[_Ticket]:
+        """Pass the realm's circuit and limits, hold the slot for the call, then report
+        the call's outcome to the circuit. No realm: not limited."""
+        ticket = _Ticket()
+        if realm is None:
+            yield ticket
+            return
+        verdict = self.circuits.allow(realm, self._clock())
+        if isinstance(verdict, FailFast):
+            log.debug("circuit open for realm %s: failing fast", realm)
+            raise CircuitOpen(verdict.retry_after)
         try:
-            async with self.session.request(
-                method,
-                self.url(path, query_string),
-                headers=out,
-                data=body,
-                allow_redirects=False,
-                timeout=self._fetch_timeout,
-            ) as upstream:
-                payload = await upstream.read()
-                status = _status_class(upstream.status)
-                return Fetched(upstream.status, upstream.headers, payload)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("Intuit did not answer in time") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
+            await self._admit(realm, entity)
+        except BaseException:
+            if verdict.probe:
+                self.circuits.abandon(realm)
+            raise
+        try:
+            yield ticket
+        except (UpstreamTimeout, UpstreamUnavailable):
+            ticket.failed = True
+            raise
         finally:
-            self._metrics.upstream.labels(entity, status).inc()
-            self._metrics.upstream_seconds.labels(entity).observe(time.perf_counter() - started)
+            self.limiter.done(realm, self._clock())
+            self._wake(realm)
+            self._judge(realm, ticket, probe=verdict.probe)
+
+    async def _admit(self, realm: str, entity: str) -> None:
+        """Return once the realm may start a call; raise RateLimited when it may not soon."""
+        decision = self.limiter.arrive(realm, self._clock())
+        if isinstance(decision, Go):
+            return
+        self._metrics.throttle_avoided.labels(entity).inc()
+        if isinstance(decision, Refuse):
+            raise self._refused(realm, decision.retry_after, decision.reason)
+        line = self._lines.setdefault(realm, deque())
+        turn = asyncio.Event()
+        line.append(turn)
+        deadline = self._clock() + self.settings.max_queue_seconds
+        in_line = True
+        try:
+            while True:
+                pause: float | None = None
+                if line[0] is turn:
+                    step = self.limiter.poll(realm, self._clock())
+                    if isinstance(step, Go):
+                        in_line = False
+                        return
+                    if isinstance(step, Refuse):
+                        in_line = False
+                        raise self._refused(realm, step.retry_after, step.reason)
+                    pause = step.seconds
+                left = deadline - self._clock()
+                if left <= 0:
+                    in_line = False
+                    retry_after = self.limiter.give_up(realm, self._clock())
+                    raise self._refused(realm, retry_after, "queue")
+                pause = left if pause is None else min(pause, left)
+                turn.clear()
+                # Woken by a finished call (`_wake`), or when the window or deadline says.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await turn.wait()
+        finally:
+            if in_line:  # cancelled while waiting: the client went away
+                self.limiter.give_up(realm, self._clock())
+            line.remove(turn)
+            if line:
+                line[0].set()
+            else:
+                del self._lines[realm]
+
+    def _wake(self, realm: str) -> None:
+        line = self._lines.get(realm)
+        if line:
+            line[0].set()
+
+    def _refused(self, realm: str, retry_after: float, reason: Reason) -> RateLimited:
+        log.debug(
+            "realm %s over Intuit's limits (%s): 429, retry after %.1fs", realm, reason, retry_after
+        )
+        return RateLimited(retry_after, reason)
+
+    def _answered(
+        self,
+        realm: str | None,
+        entity: str,
+        ticket: _Ticket,
+        status: int,
+        headers: Mapping[str, str],
+    ) -> None:
+        ticket.status = status
+        if status != 429:
+            return
+        self._metrics.throttled.labels(entity).inc()
+        if realm is None:
+            return
+        retry_after = parse_retry_after(headers.get("Retry-After"), time.time())
+        seconds = self.limiter.throttled(realm, self._clock(), retry_after)
+        log.warning("Intuit throttled realm %s: backing off %.0fs", realm, seconds)
+
+    def _judge(self, realm: str, ticket: _Ticket, *, probe: bool) -> None:
+        """Timeouts, connection errors and 5xx count against the circuit (any other
+        answer shows Intuit is up); a call that got neither says nothing."""
+        if ticket.failed or (ticket.status is not None and ticket.status >= 500):
+            if self.circuits.failure(realm, self._clock(), probe=probe):
+                log.warning(
+                    "circuit open for realm %s: Intuit failing, failing fast for %.0fs",
+                    realm,
+                    self.circuits.open_seconds,
+                )
+        elif ticket.status is not None:
+            if self.circuits.success(realm, probe=probe):
+                log.info("circuit closed for realm %s: Intuit answered the probe", realm)
+        elif probe:
+            self.circuits.abandon(realm)
+
+    def _circuit_count(self, state: State) -> int:
+        return self.circuits.counts(self._clock())[state]
 
 
 def _status_class(status: int) -> str:

@@ -208,6 +208,10 @@ def _convert(field: schema.Field, value: Value) -> object:
             raise QueryNotSupported(f"{field.name} needs a quoted string")
         if not value.value.strip():
             raise QueryNotSupported("a blank string means null at Intuit (qbo-api.md)")
+        if kind == "text" and any(len(ch.lower()) != 1 for ch in value.value):
+            # Postgres lower() folds these (e.g. U+0130) to one character, full Unicode
+            # lower-casing to two: which one Intuit does is unknown, so forward.
+            raise QueryNotSupported("a character whose lower case is ambiguous")
         return value.value
     if kind == "bool":
         # qbo-api.md: booleans are bare; a quoted 'true' is not known to work.
@@ -320,8 +324,8 @@ def _order(entity: schema.Entity, keys: tuple[OrderKey, ...]) -> list[tuple[sche
     order: list[tuple[schema.Field, bool]] = []
     for key in keys:
         field = _field(entity, key.field)
-        if field.type == "ref":
-            raise QueryNotSupported("ordering by a reference is unsure at Intuit")
+        if field.type in ("ref", "bool"):
+            raise QueryNotSupported(f"ordering by a {field.type} is unsure at Intuit")
         if any(f is field for f, _ in order):
             raise QueryNotSupported("ORDERBY names a field twice")
         order.append((field, key.descending))
