@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     proxy = request.app[PROXY]
     if not request.path.startswith("/v3/"):
         return _fault(proxy, 404, "Not Found", "qbproxy serves the QBO API under /v3/ only")
+    if proxy.in_flight >= proxy.settings.server.max_connections:
+        response = _fault(proxy, 503, "Service Unavailable", "too many concurrent requests")
+        response.headers["Retry-After"] = "1"
+        return response
     started = time.perf_counter()
-    outcome = await _dispatch(request, proxy)
+    proxy.in_flight += 1
+    try:
+        outcome = await _dispatch(request, proxy)
+    finally:
+        proxy.in_flight -= 1
     elapsed = time.perf_counter() - started
     proxy.metrics.requests.labels(outcome.route, outcome.entity, outcome.cache.lower()).inc()
     proxy.metrics.request_seconds.labels(outcome.cache.lower()).observe(elapsed)
@@ -490,15 +499,25 @@ async def _forward(
     proxy: Proxy,
     *,
     body: bytes | None = None,
-    before_response: Any = None,
+    before_response: Callable[[int], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
+    realm = _realm_of(request.path)
+    if before_response is None and realm is not None:
+        authorization = request.headers.get("Authorization")
+
+        async def learn(status: int) -> None:
+            # Every answer Intuit gives says something about the caller's token: a 401 on
+            # any path drops its trust at once (design.md, promise 4).
+            await proxy.tokens.learn(realm, authorization, status)
+
+        before_response = learn
     return await proxy.upstream.forward(
         request,
         max_body_bytes=proxy.settings.server.max_body_bytes,
         extra_headers={"X-Cache": BYPASS},
         body=body,
         before_response=before_response,
-        realm=_realm_of(request.path),
+        realm=realm,
     )
 
 

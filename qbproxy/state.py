@@ -35,6 +35,8 @@ class Proxy:
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)
     # Set once migrations applied: until then the cache is bypassed, never half-used.
     migrated: asyncio.Event = field(default_factory=asyncio.Event)
+    # Requests being handled by this worker (server.max_connections bounds it).
+    in_flight: int = 0
 
 
 PROXY = web.AppKey("proxy", Proxy)
