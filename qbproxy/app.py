@@ -40,6 +40,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
     store = Store(
         max_size=settings.database.pool_max_size,
         timeout=settings.database.statement_timeout_seconds,
+        metrics=metrics,
     )
     upstream = Upstream(settings.upstream, metrics)
     clock = time.monotonic

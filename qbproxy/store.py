@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from qbproxy.errors import StoreUnavailable
+from qbproxy.metrics import Metrics
 from qbproxy.schema import ENTITIES, Entity
 
 log = logging.getLogger("qbproxy.store")
@@ -159,7 +161,8 @@ class FillTicket:
 class Store:
     """A pool that may be down: every method raises StoreUnavailable instead of a driver error."""
 
-    def __init__(self, *, max_size: int, timeout: float) -> None:
+    def __init__(self, *, max_size: int, timeout: float, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
         self._max_size = max_size
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
@@ -181,32 +184,37 @@ class Store:
             self._pool = None
 
     @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _conn(self, operation: str = "other") -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise StoreUnavailable("store is not open")
+        started = time.perf_counter()
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
                 yield conn
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if self._metrics is not None:
+                seconds = time.perf_counter() - started
+                self._metrics.store_seconds.labels(operation).observe(seconds)
 
     def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled connection whose errors surface as StoreUnavailable (read-only callers)."""
         return self._conn()
 
     async def ping(self) -> None:
-        async with self._conn() as conn:
+        async with self._conn("ping") as conn:
             await conn.fetchval("SELECT 1")
 
     async def table_state(self, realm: str, entity: Entity, ttl: float) -> TableState | None:
-        async with self._conn() as conn:
+        async with self._conn("state") as conn:
             row = await conn.fetchrow(TABLE_STATE, realm, entity.name, ttl)
         if row is None:
             return None
         return TableState(row["generation"], row["complete"], row["loaded_at"], row["leased"])
 
     async def begin_fill(self, realm: str, entity: Entity) -> FillTicket:
-        async with self._conn() as conn:
+        async with self._conn("begin_fill") as conn:
             await conn.execute(ENSURE_STATE, realm, entity.name)
             row = await conn.fetchrow(BEGIN_FILL, realm, entity.name)
         assert row is not None
@@ -215,7 +223,7 @@ class Store:
     async def fill(self, ticket: FillTicket, docs: Sequence[tuple[str, tuple[Any, ...]]]) -> bool:
         """Upsert (doc text, column values) rows; False (nothing landed) if a purge came since."""
         entity = ticket.entity
-        async with self._conn() as conn, conn.transaction():
+        async with self._conn("fill") as conn, conn.transaction():
             if not await self._generation_holds(conn, ticket):
                 return False
             if docs:
@@ -233,7 +241,7 @@ class Store:
 
     async def complete_load(self, ticket: FillTicket) -> bool:
         """Mark the table whole; rows not seen by this load (deleted at Intuit) go."""
-        async with self._conn() as conn, conn.transaction():
+        async with self._conn("complete") as conn, conn.transaction():
             if not await self._generation_holds(conn, ticket):
                 return False
             await conn.execute(_DROP_OLDER[ticket.entity.name], ticket.realm, ticket.started_at)
@@ -258,54 +266,54 @@ class Store:
         return True
 
     async def acquire_lease(self, realm: str, entity: Entity, owner: str, seconds: float) -> bool:
-        async with self._conn() as conn:
+        async with self._conn("lease") as conn:
             status = await conn.execute(ACQUIRE_LEASE, realm, entity.name, owner, seconds)
         return bool(status == "UPDATE 1")
 
     async def release_lease(self, realm: str, entity: Entity, owner: str) -> None:
-        async with self._conn() as conn:
+        async with self._conn("lease") as conn:
             await conn.execute(RELEASE_LEASE, realm, entity.name, owner)
 
     async def proxy_secret(self, candidate: bytes) -> bytes:
         """The key every instance fingerprints tokens with; `candidate` if none exists yet."""
-        async with self._conn() as conn:
+        async with self._conn("token") as conn:
             secret: bytes = await conn.fetchval(PROXY_SECRET, candidate)
         return secret
 
     async def remember_token(self, realm: str, fingerprint: bytes) -> None:
-        async with self._conn() as conn:
+        async with self._conn("token") as conn:
             await conn.execute(REMEMBER_TOKEN, realm, fingerprint)
 
     async def token_age(self, realm: str, fingerprint: bytes) -> float | None:
-        async with self._conn() as conn:
+        async with self._conn("token") as conn:
             age: float | None = await conn.fetchval(TOKEN_AGE, realm, fingerprint)
         return age
 
     async def forget_token(self, fingerprint: bytes) -> None:
-        async with self._conn() as conn:
+        async with self._conn("token") as conn:
             await conn.execute(FORGET_TOKEN, fingerprint)
 
     async def forget_tokens_older_than(self, seconds: float) -> None:
-        async with self._conn() as conn:
+        async with self._conn("token") as conn:
             await conn.execute(FORGET_OLD_TOKENS, seconds)
 
     async def purge(self, realm: str, entities: Sequence[Entity]) -> None:
-        async with self._conn() as conn:
+        async with self._conn("purge") as conn:
             await conn.execute(PURGE, realm, [e.name for e in entities])
 
     async def fresh_row(self, realm: str, entity: Entity, entity_id: int, ttl: float) -> str | None:
-        async with self._conn() as conn:
+        async with self._conn("read") as conn:
             doc: str | None = await conn.fetchval(
                 _FRESH_ROW[entity.name], realm, entity_id, entity.name, ttl
             )
         return doc
 
     async def select(self, realm: str, sql: str, args: Sequence[Any]) -> list[str]:
-        async with self._conn() as conn:
+        async with self._conn("select") as conn:
             rows = await conn.fetch(sql, realm, *args)
         return [row[0] for row in rows]
 
     async def count(self, realm: str, sql: str, args: Sequence[Any]) -> int:
-        async with self._conn() as conn:
+        async with self._conn("count") as conn:
             n: int = await conn.fetchval(sql, realm, *args)
         return n

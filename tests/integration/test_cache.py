@@ -226,3 +226,18 @@ async def test_load_log_line_and_cache_markers(
     access = [m for m in messages if "/query" in m]
     assert "[CACHE MISS]" in access[0]
     assert "[CACHE HIT]" in access[1]
+
+
+async def test_postgres_time_is_measured_per_operation(intuit: Intuit, proxy: Running) -> None:
+    await query(proxy, intuit, "SELECT * FROM Customer")
+    await query(proxy, intuit, "SELECT COUNT(*) FROM Customer")
+
+    def observed(operation: str) -> float | None:
+        return proxy.registry.get_sample_value(
+            "qbproxy_store_duration_seconds_count", {"operation": operation}
+        )
+
+    assert observed("select") == 1
+    assert observed("count") == 1
+    assert observed("fill") == 1  # 30 customers: one page
+    assert (observed("state") or 0) >= 2
