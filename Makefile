@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint mypy test demo bench all clean
+.PHONY: install lint mypy test demo bench bench-tools bench-hitpath all clean
 
 install: $(STAMP)
 
@@ -27,9 +27,22 @@ test: install
 demo: install
 	$(BIN)/python -m bench.demo
 
-bench: install
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# nginx (the contender) and wrk (the load generator) from the system package manager.
+bench-tools:
+	@{ { command -v nginx || test -x /usr/sbin/nginx; } && command -v wrk; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk; } || \
+	  echo "bench: could not install nginx/wrk; nginx will be reported unavailable"
+
+bench: install bench-tools
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+bench-hitpath: install bench-tools
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench hitpath
 
 all: lint mypy test
 
