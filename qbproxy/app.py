@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from qbproxy.config import Settings, redact_dsn
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
 from qbproxy.fill import Loader
+from qbproxy.hot import HotCache
+from qbproxy.invalidation import Invalidation
 from qbproxy.metrics import Metrics
 from qbproxy.migrate import apply_migrations, migrations_dir
 from qbproxy.state import PROXY, Proxy
@@ -58,6 +62,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         ttl_seconds=settings.cache.ttl_seconds,
         wait_seconds=settings.upstream.timeout_seconds,
     )
+    hot = HotCache(settings.cache.memory_bytes)
     proxy = Proxy(
         settings=settings,
         metrics=metrics,
@@ -65,6 +70,8 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         upstream=upstream,
         loader=loader,
         tokens=tokens,
+        hot=hot,
+        invalidation=Invalidation(hot, f"{socket.gethostname()}:{uuid.uuid4().hex}", clock),
         clock=clock,
     )
     app = web.Application(
@@ -98,16 +105,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         dsn = await asyncio.to_thread(embedded.start)
     log.info("cache database: %s", redact_dsn(dsn))
     await proxy.store.open(dsn)
-    migrating = asyncio.create_task(_migrate_until_done(proxy, dsn))
+    migrating = asyncio.create_task(_migrate_then_listen(proxy, dsn))
     yield
     migrating.cancel()
     await asyncio.gather(migrating, return_exceptions=True)
+    await proxy.invalidation.close()
     await proxy.store.close()
     if embedded is not None:
         await asyncio.to_thread(embedded.stop)
 
 
-async def _migrate_until_done(proxy: Proxy, dsn: str) -> None:
+async def _migrate_then_listen(proxy: Proxy, dsn: str) -> None:
     while True:
         try:
             applied = await asyncio.to_thread(apply_migrations, dsn)
@@ -124,6 +132,8 @@ async def _migrate_until_done(proxy: Proxy, dsn: str) -> None:
             await asyncio.sleep(_MIGRATE_RETRY_SECONDS)
             continue
         proxy.migrated.set()
+        # Listening starts once the schema exists; it runs until shutdown cancels it.
+        await proxy.invalidation.run(dsn)
         return
 
 

@@ -130,11 +130,14 @@ class CacheSettings:
     max_stale_seconds: float = 3600.0
     # How long a bearer token Intuit accepted for a realm may be answered from cache.
     token_trust_seconds: float = 300.0
+    # Prebuilt answers kept in each worker's memory (LISTEN/NOTIFY keeps them honest); 0: off.
+    memory_bytes: int = 64 * 1024 * 1024
 
     def validate(self) -> None:
         _positive("cache.ttl_seconds", self.ttl_seconds)
         _at_least("cache.max_stale_seconds", self.max_stale_seconds, 0)
         _at_least("cache.token_trust_seconds", self.token_trust_seconds, 0)
+        _at_least("cache.memory_bytes", self.memory_bytes, 0)
 
 
 @dataclass(frozen=True, slots=True)

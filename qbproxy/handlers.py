@@ -7,6 +7,7 @@ forwarded: a wrong answer is worse than a slow one (design.md, promise 5).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,13 +29,14 @@ from qbproxy.errors import (
     UpstreamUnavailable,
 )
 from qbproxy.fill import Discarded, Loaded, Refused
+from qbproxy.invalidation import wait_for_acks
 from qbproxy.log import MARKERS, access
 from qbproxy.qbql import Plan, Unsupported, compile_query
 from qbproxy.ratelimit import retry_after_header
 from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
 from qbproxy.schema import Entity, entity_named, row_values
 from qbproxy.state import PROXY, Proxy
-from qbproxy.store import FillTicket
+from qbproxy.store import FillTicket, TableState
 from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
 
 log = logging.getLogger("qbproxy.handlers")
@@ -145,7 +147,7 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
             proxy, 400, "QueryValidationError", f"query over {limit} characters", "4000"
         )
         return Outcome(response, BYPASS, "query", realm=route.realm)
-    plan = compile_query(text)
+    plan = _compile(text)
     if isinstance(plan, Unsupported):
         log.debug("forwarding a query the cache cannot answer exactly: %s", plan.reason)
         return _bypass(await _forward(request, proxy, body=body), "query", route.realm)
@@ -157,12 +159,22 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
 
     authorization = request.headers.get("Authorization")
     ttl = proxy.settings.cache.ttl_seconds
+    key = (route.realm, entity.name, plan.normalized)
+    generation = _hot_generation(proxy, route.realm, entity)
+    if generation is not None and await proxy.tokens.trusted(route.realm, authorization):
+        fragment = proxy.hot.answer(key, generation)
+        if fragment is not None:
+            proxy.metrics.calls_saved.labels(entity.name).inc()
+            body = qbo.query_body(fragment, proxy.wall_clock())
+            return outcome(_local_response(body, HIT), HIT)
     try:
         state = await proxy.store.table_state(route.realm, entity, ttl)
         if state is not None and state.complete:
+            _learn_state(proxy, route.realm, entity, state)
             if await proxy.tokens.trusted(route.realm, authorization):
                 proxy.metrics.calls_saved.labels(entity.name).inc()
-                return outcome(await _answer(proxy, route.realm, plan, HIT), HIT)
+                response = await _answer(proxy, route.realm, plan, HIT, state.generation)
+                return outcome(response, HIT)
             # Intuit decides for a caller it has not vouched for (design.md, promise 4).
             return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
         result, led = await proxy.loader.load_table(route.realm, entity, _auth_headers(request))
@@ -196,6 +208,17 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
             pass
     # Another caller's load, or one a purge overtook: ask Intuit for this caller.
     return outcome(await _relay_fetch(request, proxy, route.realm, entity, body), MISS)
+
+
+# Chat traffic repeats the same few query texts; compiling is pure, so remember results.
+_compile_cached = functools.lru_cache(maxsize=4096)(compile_query)
+_CACHED_TEXT_CHARS = 2_000  # longer texts are compiled each time (bounded memory)
+
+
+def _compile(text: str) -> Plan | Unsupported:
+    if len(text) > _CACHED_TEXT_CHARS:
+        return compile_query(text)
+    return _compile_cached(text)
 
 
 def _is_failure(status: int) -> bool:
@@ -259,9 +282,28 @@ async def _stale_read(
     return _local_response(qbo.entity_body(entity.name, doc, proxy.wall_clock()), STALE)
 
 
-async def _answer(proxy: Proxy, realm: str, plan: Plan, cache: str) -> web.Response:
+async def _answer(
+    proxy: Proxy, realm: str, plan: Plan, cache: str, generation: int | None = None
+) -> web.Response:
+    """Answer from the table; with the generation it is complete under, also keep the
+    answer in memory for the next identical query."""
     fragment = await _query_response(proxy, realm, plan)
+    if generation is not None and proxy.hot.enabled:
+        proxy.hot.keep((realm, plan.entity, plan.normalized), generation, fragment)
     return _local_response(qbo.query_body(fragment, proxy.wall_clock()), cache)
+
+
+def _hot_generation(proxy: Proxy, realm: str, entity: Entity) -> int | None:
+    """The generation memory may answer under, if it may answer at all."""
+    if not proxy.hot.enabled or not proxy.invalidation.healthy:
+        return None
+    return proxy.hot.complete_generation(realm, entity.name, proxy.clock())
+
+
+def _learn_state(proxy: Proxy, realm: str, entity: Entity, state: TableState) -> None:
+    if proxy.hot.enabled and state.age is not None:
+        remaining = proxy.settings.cache.ttl_seconds - state.age
+        proxy.hot.learn(realm, entity.name, state.generation, remaining, proxy.clock())
 
 
 async def _query_response(proxy: Proxy, realm: str, plan: Plan) -> bytes:
@@ -278,13 +320,25 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
     entity = route.entity
     authorization = request.headers.get("Authorization")
     ttl = proxy.settings.cache.ttl_seconds
+    trusted = await proxy.tokens.trusted(route.realm, authorization)
+    key = (route.realm, entity.name, f"#{route.entity_id}")
+    generation = _hot_generation(proxy, route.realm, entity)
+    if trusted and generation is not None:
+        kept = proxy.hot.answer(key, generation)
+        if kept is not None:
+            proxy.metrics.calls_saved.labels(entity.name).inc()
+            body = qbo.entity_body(entity.name, kept, proxy.wall_clock())
+            return Outcome(_local_response(body, HIT), HIT, "read", entity.name, route.realm)
     try:
-        if await proxy.tokens.trusted(route.realm, authorization):
+        if trusted:
             doc = await proxy.store.fresh_row(route.realm, entity, int(route.entity_id), ttl)
             if doc is not None:
                 proxy.metrics.calls_saved.labels(entity.name).inc()
+                encoded = doc.encode()
+                if generation is not None:
+                    proxy.hot.keep(key, generation, encoded)
                 response = _local_response(
-                    qbo.entity_body(entity.name, doc, proxy.wall_clock()), HIT
+                    qbo.entity_body(entity.name, encoded, proxy.wall_clock()), HIT
                 )
                 return Outcome(response, HIT, "read", entity.name, route.realm)
         ticket = await proxy.store.begin_fill(route.realm, entity)
@@ -480,8 +534,15 @@ async def _forward_write(
 async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: str) -> None:
     ordered = sorted(tables, key=lambda e: e.name)
     try:
-        await proxy.store.purge(realm, ordered)
+        purged = await proxy.store.purge(realm, ordered)
+        for name, generation in purged.generations.items():
+            proxy.hot.purged(realm, name, generation)
+        # Every instance's memory drops what the write may change before it answers.
+        await wait_for_acks(proxy.store.connection, proxy.invalidation.instance_id, purged.seq)
     except StoreUnavailable as exc:
+        # The purge may not have reached Postgres: at least this instance's memory forgets
+        # everything (other instances lose their channel too and fence themselves).
+        proxy.hot.clear()
         _note_store_failure(proxy, exc)
         return
     for entity in ordered:

@@ -67,8 +67,9 @@ def batch_body(items: Sequence[tuple[str, bytes]], now: dt.datetime) -> bytes:
     return b'{"BatchItemResponse":[%s],"time":"%s"}' % (parts, qbo_time(now).encode())
 
 
-def entity_body(entity: str, doc: str, now: dt.datetime) -> bytes:
-    return b'{"%s":%s,"time":"%s"}' % (entity.encode(), doc.encode(), qbo_time(now).encode())
+def entity_body(entity: str, doc: str | bytes, now: dt.datetime) -> bytes:
+    raw = doc.encode() if isinstance(doc, str) else doc
+    return b'{"%s":%s,"time":"%s"}' % (entity.encode(), raw, qbo_time(now).encode())
 
 
 def fault_body(

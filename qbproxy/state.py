@@ -12,6 +12,8 @@ from aiohttp import web
 
 from qbproxy.config import Settings
 from qbproxy.fill import Loader
+from qbproxy.hot import HotCache
+from qbproxy.invalidation import Invalidation
 from qbproxy.metrics import Metrics
 from qbproxy.store import Store
 from qbproxy.tokens import Tokens
@@ -30,6 +32,8 @@ class Proxy:
     upstream: Upstream
     loader: Loader
     tokens: Tokens
+    hot: HotCache
+    invalidation: Invalidation
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)

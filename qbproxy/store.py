@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from qbproxy.errors import StoreUnavailable
+from qbproxy.invalidation import notification
 from qbproxy.metrics import Metrics
 from qbproxy.schema import ENTITIES, Entity
 
@@ -34,7 +35,8 @@ SELECT generation,
        coalesce(complete_generation = generation
                 AND loaded_at > now() - make_interval(secs => $3), false) AS complete,
        loaded_at,
-       coalesce(load_lease_until > now(), false) AS leased
+       coalesce(load_lease_until > now(), false) AS leased,
+       extract(epoch FROM now() - loaded_at)::float8 AS age
 FROM qbo_table_state WHERE realm_id = $1 AND entity = $2
 """
 
@@ -99,7 +101,12 @@ SELECT $1, e, 2, now() FROM unnest($2::text[]) AS e
 ON CONFLICT (realm_id, entity) DO UPDATE
 SET generation = qbo_table_state.generation + 1, complete_generation = NULL,
     purged_at = now()
+RETURNING entity, generation
 """
+
+# Every instance's memory learns of the purge at commit (qbproxy/invalidation.py).
+NOTIFY_PURGE = "SELECT nextval('qbo_purge_seq') AS seq"
+NOTIFY = "SELECT pg_notify('qbproxy_purge', $1)"
 
 FRESH_ROW = """
 SELECT r.doc FROM {table} r
@@ -135,9 +142,19 @@ _PG_TYPES = {
 }
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
+
+
 _UPSERT = {e.name: _upsert_sql(e) for e in ENTITIES}
 _DROP_OLDER = {e.name: _drop_older_sql(e) for e in ENTITIES}
 _FRESH_ROW = {e.name: FRESH_ROW.format(table=e.table) for e in ENTITIES}
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    generations: dict[str, int]  # entity -> its new generation
+    seq: int  # position in qbo_purge_seq, acknowledged by every instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +163,7 @@ class TableState:
     complete: bool
     loaded_at: dt.datetime | None
     leased: bool  # a load holds the lease (this instance or another)
+    age: float | None = None  # seconds since the last whole load started (DB clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +194,9 @@ class Store:
             max_size=self._max_size,
             command_timeout=self._timeout,
             max_inactive_connection_lifetime=60,
+            # Pooled connections never carry session state (no SET, LISTEN or advisory
+            # locks; transactions always end), so skip the reset round trip per release.
+            reset=_keep_session,
         )
 
     async def close(self) -> None:
@@ -211,7 +232,9 @@ class Store:
             row = await conn.fetchrow(TABLE_STATE, realm, entity.name, ttl)
         if row is None:
             return None
-        return TableState(row["generation"], row["complete"], row["loaded_at"], row["leased"])
+        return TableState(
+            row["generation"], row["complete"], row["loaded_at"], row["leased"], row["age"]
+        )
 
     async def begin_fill(self, realm: str, entity: Entity) -> FillTicket:
         async with self._conn("begin_fill") as conn:
@@ -297,9 +320,14 @@ class Store:
         async with self._conn("token") as conn:
             await conn.execute(FORGET_OLD_TOKENS, seconds)
 
-    async def purge(self, realm: str, entities: Sequence[Entity]) -> None:
-        async with self._conn("purge") as conn:
-            await conn.execute(PURGE, realm, [e.name for e in entities])
+    async def purge(self, realm: str, entities: Sequence[Entity]) -> Purged:
+        """Bump the tables' generations and tell every instance, in one transaction."""
+        async with self._conn("purge") as conn, conn.transaction():
+            rows = await conn.fetch(PURGE, realm, [e.name for e in entities])
+            generations = {row["entity"]: row["generation"] for row in rows}
+            seq: int = await conn.fetchval(NOTIFY_PURGE)
+            await conn.execute(NOTIFY, notification(realm, generations, seq))
+        return Purged(generations, seq)
 
     async def fresh_row(self, realm: str, entity: Entity, entity_id: int, ttl: float) -> str | None:
         async with self._conn("read") as conn:

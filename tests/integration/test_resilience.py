@@ -3,6 +3,7 @@ means stale answers within max_stale_seconds or a QBO-shaped Fault; errors are n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +75,10 @@ async def test_postgres_down_forwards_everything_and_recovers(
     assert await readyz(proxy) == 200
 
     link.cut()
+    # Memory answers until the proxy sees its Postgres link drop, which takes a loop turn.
+    async with asyncio.timeout(5):
+        while proxy.proxy.invalidation.healthy:  # noqa: ASYNC110 - a condition, not an event
+            await asyncio.sleep(0.005)
     for _ in range(3):
         status, cache, body = await query(proxy, intuit)
         assert (status, cache) == (200, "BYPASS")
@@ -96,6 +101,7 @@ async def test_intuit_failing_serves_stale_within_bound(
     proxy = await proxy_for(intuit.url, upstream_timeout_seconds="0.5")
     fresh = await query(proxy, intuit)
     await age_tables(pg_dsn, 400)  # past the TTL (300 s), within max_stale (3600 s)
+    proxy.proxy.hot.clear()  # ageing by SQL bypasses the purge channel
     if failure == "hang":
         gate = intuit.sandbox.hang()
     elif failure == "down":
@@ -123,6 +129,7 @@ async def test_intuit_failing_past_max_stale_is_a_fault(
     proxy = await proxy_for(intuit.url)
     await query(proxy, intuit)
     await age_tables(pg_dsn, 4000)  # past max_stale_seconds
+    proxy.proxy.hot.clear()  # ageing by SQL bypasses the purge channel
     await intuit.server.close()
     status, cache, body = await query(proxy, intuit)
     assert status == 502

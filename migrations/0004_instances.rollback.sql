@@ -1,0 +1,2 @@
+DROP TABLE qbo_instances;
+DROP SEQUENCE qbo_purge_seq;
