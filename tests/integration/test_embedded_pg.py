@@ -104,7 +104,7 @@ def test_another_live_process_keeps_it_running(tmp_path: Path) -> None:
         "with EmbeddedPostgres(Path(sys.argv[1])):\n"
         "    print('ready', flush=True); sys.stdin.read()\n"
     )
-    with subprocess.Popen(  # noqa: S603 (our interpreter, our code)
+    with subprocess.Popen(
         [sys.executable, "-c", holder_code, str(data_dir)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
