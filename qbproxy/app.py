@@ -76,7 +76,12 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
     )
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        handler_args={"max_field_size": settings.server.max_header_bytes},
+        # The parser's own limit is looser, so the configured one is answered with a
+        # QBO-shaped 431 by the handler; only absurd headers meet aiohttp's plain 400.
+        handler_args={
+            "max_field_size": max(4 * settings.server.max_header_bytes, 65536),
+            "max_line_size": max(4 * settings.server.max_header_bytes, 65536),
+        },
     )
     app[PROXY] = proxy
     app.cleanup_ctx.append(_database)

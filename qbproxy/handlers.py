@@ -59,6 +59,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     proxy = request.app[PROXY]
     if not request.path.startswith("/v3/"):
         return _fault(proxy, 404, "Not Found", "qbproxy serves the QBO API under /v3/ only")
+    limit = proxy.settings.server.max_header_bytes
+    if any(len(name) + len(value) > limit for name, value in request.raw_headers):
+        return _fault(proxy, 431, "Request Header Fields Too Large", f"a header over {limit} bytes")
     if proxy.in_flight >= proxy.settings.server.max_connections:
         response = _fault(proxy, 503, "Service Unavailable", "too many concurrent requests")
         response.headers["Retry-After"] = "1"

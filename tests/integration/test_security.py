@@ -182,3 +182,15 @@ async def test_fuzzed_requests_never_get_a_500_or_a_traceback(
         text = await response.read()
     assert response.status != 500
     assert b"Traceback" not in text
+
+
+async def test_oversized_header_is_a_431_fault(intuit: Intuit, proxy_for: ProxyFactory) -> None:
+    proxy = await proxy_for(intuit.url, server_max_header_bytes="1024")
+    status, headers, body = await proxy.get(
+        f"/v3/company/{REALM}/preferences", headers={"X-Big": "x" * 2000, **intuit.auth()}
+    )
+    assert status == 431
+    assert headers["Content-Type"].startswith("application/json")
+    assert orjson.loads(body)["Fault"]["Error"][0]["Message"] == "Request Header Fields Too Large"
+    status, _, _ = await proxy.get(f"/v3/company/{REALM}/preferences", headers=intuit.auth())
+    assert status == 200
