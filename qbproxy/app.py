@@ -109,6 +109,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         embedded = EmbeddedPostgres(Path(settings.data_dir))
         dsn = await asyncio.to_thread(embedded.start)
     log.info("cache database: %s", redact_dsn(dsn))
+    proxy.dsn = dsn
     await proxy.store.open(dsn)
     migrating = asyncio.create_task(_migrate_then_listen(proxy, dsn))
     yield
@@ -167,14 +168,19 @@ async def serve(settings: Settings) -> None:
             settings.admin.port,
             settings.upstream.base_url,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        await wait_for_stop()
         # Stop accepting, let in-flight requests finish within shutdown_timeout, then close
         # the pool and upstream session (runner.cleanup does all three, in that order).
         log.info("shutting down")
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+
+
+async def wait_for_stop() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

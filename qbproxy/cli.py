@@ -67,11 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     qlog.setup(settings.log.level)
     try:
         if args.command == "serve":
-            from qbproxy.app import serve as run_serve
-
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run_serve(settings))
-            return 0
+            return _serve(settings)
         if args.command == "migrate":
             return _migrate(settings)
         if args.command == "purge":
@@ -84,6 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("qbproxy").error("%s", exc)
         return 1
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _serve(settings: Settings) -> int:
+    from qbproxy import workers
+
+    with workers.metrics_dir_for(settings) as metrics_dir, contextlib.suppress(KeyboardInterrupt):
+        # Imported only now: prometheus_client picks its multiprocess mode at import.
+        if metrics_dir is None:
+            from qbproxy.app import serve
+
+            asyncio.run(serve(settings))
+        else:
+            asyncio.run(workers.serve_parent(settings, metrics_dir))
+    return 0
 
 
 def _settings(path: str | None) -> Settings:

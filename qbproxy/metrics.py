@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # The hit path is sub-millisecond; prometheus' default buckets start at 5 ms.
 LATENCY_BUCKETS = (
@@ -158,6 +159,22 @@ class HitRatio:
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("qbproxy_cache_hit_ratio", HIT_RATIO_HELP, labels=["entity"])
         for entity, ratio in sorted(hit_ratios(self._requests.collect()).items()):
+            family.add_metric([entity], ratio)
+        yield family
+
+
+class AggregatedHitRatio:
+    """The same gauge over another collector's samples (the workers' aggregate)."""
+
+    def __init__(self, source: Collector) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily("qbproxy_cache_hit_ratio", HIT_RATIO_HELP, labels=["entity"])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("qbproxy_cache_hit_ratio", HIT_RATIO_HELP, labels=["entity"])
+        for entity, ratio in sorted(hit_ratios(self._source.collect()).items()):
             family.add_metric([entity], ratio)
         yield family
 

@@ -39,6 +39,8 @@ class Proxy:
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)
     # Set once migrations applied: until then the cache is bypassed, never half-used.
     migrated: asyncio.Event = field(default_factory=asyncio.Event)
+    # The database actually used (the embedded one's, when database.dsn is empty).
+    dsn: str = ""
     # Requests being handled by this worker (server.max_connections bounds it).
     in_flight: int = 0
 
