@@ -33,8 +33,9 @@ class ServerSettings:
     max_header_bytes: int = 16_384
     # Concurrent client connections per worker; more get a QBO-shaped 503.
     max_connections: int = 1_000
-    # Seconds in-flight requests get to finish on SIGTERM.
-    shutdown_timeout_seconds: float = 15.0
+    # Seconds in-flight requests get to finish on SIGTERM (aiohttp may take up to twice
+    # this to cancel stragglers; 4 s keeps that inside Docker's 10 s stop grace period).
+    shutdown_timeout_seconds: float = 4.0
 
     def validate(self) -> None:
         _port("server.port", self.port)
