@@ -27,6 +27,7 @@ from qbproxy.config import Settings
 log = logging.getLogger("qbproxy.workers")
 
 _SUPERVISE_SECONDS = 1.0
+_START_SECONDS = 60.0
 
 
 def worker_count(settings: Settings) -> int:
@@ -71,9 +72,11 @@ async def serve_parent(settings: Settings, metrics_dir: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        await web.TCPSite(admin_runner, settings.admin.host, settings.admin.port).start()
         for index in range(worker_count(settings)):
             workers.append(_start(context, worker_settings, index))
+        # The admin port (and so /readyz) opens once the proxy port accepts connections.
+        await _until_accepting(settings, workers)
+        await web.TCPSite(admin_runner, settings.admin.host, settings.admin.port).start()
         log.info(
             "qbproxy serving on http://%s:%d with %d workers (admin http://%s:%d) -> %s",
             settings.server.host,
@@ -96,6 +99,21 @@ async def serve_parent(settings: Settings, metrics_dir: str) -> None:
         await admin_runner.cleanup()
         await runner.cleanup()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+async def _until_accepting(settings: Settings, workers: list[BaseProcess]) -> None:
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "") else settings.server.host
+    async with asyncio.timeout(_START_SECONDS):
+        while True:
+            if not any(process.is_alive() for process in workers):
+                raise RuntimeError("every worker exited during start-up")
+            try:
+                _, writer = await asyncio.open_connection(host, settings.server.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
 
 
 def _start(

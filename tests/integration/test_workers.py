@@ -45,8 +45,9 @@ async def served(intuit: Intuit, pg_dsn: str) -> AsyncIterator[tuple[str, str]]:
         async with asyncio.timeout(30), aiohttp.ClientSession() as session:
             while True:
                 try:
-                    async with session.get(f"{base}/v3/") as response:
-                        if response.status == 404:
+                    # Ready means the workers accept on the proxy port.
+                    async with session.get(f"{admin_url}/readyz") as response:
+                        if response.status == 200:
                             break
                 except aiohttp.ClientError:
                     pass
