@@ -514,15 +514,7 @@ async def _forward_write(
 
     if write_through is None:
         return await _forward(request, proxy, body=body, before_response=after_intuit_answered)
-    answer = await proxy.upstream.fetch(
-        request.method,
-        request.path,
-        request.rel_url.raw_query_string,
-        request.headers,
-        body=body,
-        entity=write_through.name,
-        realm=realm,
-    )
+    answer = await _fetch_as_sent(request, proxy, realm, write_through, body)
     await after_intuit_answered(answer.status)
     if answer.status == 200:
         try:
@@ -594,7 +586,16 @@ def _realm_of(path: str) -> str | None:
 async def _relay_fetch(
     request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
 ) -> web.Response:
-    answer = await proxy.upstream.fetch(
+    answer = await _fetch_as_sent(request, proxy, realm, entity, body)
+    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
+    return _relay(answer, MISS)
+
+
+async def _fetch_as_sent(
+    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+) -> Fetched:
+    """The client's request, sent on as it came, answered whole (for answers we read)."""
+    return await proxy.upstream.fetch(
         request.method,
         request.path,
         request.rel_url.raw_query_string,
@@ -603,8 +604,6 @@ async def _relay_fetch(
         entity=entity.name,
         realm=realm,
     )
-    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
-    return _relay(answer, MISS)
 
 
 def _relay(answer: Fetched, cache: str) -> web.Response:
@@ -654,14 +653,22 @@ def _note_store_failure(proxy: Proxy, exc: StoreUnavailable) -> None:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
+    body = await read_within(request, limit)
+    if body is None:
         raise BodyTooLarge
+    return body
+
+
+async def read_within(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
     chunks = []
     seen = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         seen += len(chunk)
         if seen > limit:
-            raise BodyTooLarge
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 

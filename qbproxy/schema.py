@@ -16,6 +16,18 @@ from typing import Any, Literal
 ColumnType = Literal["text", "ref", "bool", "money", "date", "timestamp", "id"]
 
 
+# The Postgres type of each column type (migrations/0001 uses the same).
+PG_TYPES: dict[ColumnType, str] = {
+    "text": "text",
+    "ref": "text",
+    "bool": "boolean",
+    "money": "numeric",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "id": "bigint",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """A QBO property as the query language names it, and where the cache keeps it."""

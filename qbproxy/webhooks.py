@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from qbproxy import deps
 from qbproxy.config import WebhookSettings
 from qbproxy.errors import StoreUnavailable
+from qbproxy.handlers import read_within
 from qbproxy.schema import Entity
 from qbproxy.state import PROXY, Proxy
 
@@ -312,7 +313,7 @@ async def webhook_handler(request: web.Request) -> web.Response:
     if request.method != "POST":
         metrics.rejected.labels("method").inc()
         return web.Response(status=405, headers={"Allow": "POST"}, text="POST only\n")
-    body = await _read_limited(request, MAX_BODY_BYTES)
+    body = await read_within(request, MAX_BODY_BYTES)
     if body is None:
         metrics.rejected.labels("too_large").inc()
         log.warning("webhook rejected: body over %d bytes", MAX_BODY_BYTES)
@@ -340,20 +341,6 @@ async def webhook_handler(request: web.Request) -> web.Response:
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
     return web.Response(status=200, text="ok\n")
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The raw body, or None when it is longer than `limit` (stops reading there)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks = []
-    seen = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        seen += len(chunk)
-        if seen > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _apply(proxy: Proxy, decided: Plan) -> None:

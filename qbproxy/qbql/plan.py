@@ -55,15 +55,7 @@ _OPERATORS: dict[schema.ColumnType, frozenset[str]] = {
     "timestamp": frozenset({"=", *_RANGE_OPS, "IN"}),
     "id": frozenset({"=", "IN"}),
 }
-_PG_TYPE: dict[schema.ColumnType, str] = {
-    "text": "text",
-    "ref": "text",
-    "bool": "boolean",
-    "money": "numeric",
-    "date": "date",
-    "timestamp": "timestamptz",
-    "id": "bigint",
-}
+_PG_TYPE = schema.PG_TYPES
 
 Op: TypeAlias = Literal["=", "<", ">", "<=", ">=", "LIKE", "IN"]
 
