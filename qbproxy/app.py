@@ -61,6 +61,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         tokens,
         ttl_seconds=settings.cache.ttl_seconds,
         wait_seconds=settings.upstream.timeout_seconds,
+        sync=settings.sync,
     )
     hot = HotCache(settings.cache.memory_bytes)
     proxy = Proxy(

@@ -1,14 +1,17 @@
-"""Loading a table whole from Intuit into the cache, once per realm and table at a time.
+"""Refreshing a table from Intuit, once per realm and table at a time: a whole load, or
+an incremental refresh of the realm's tables through one CDC call (qbproxy/cdc.py).
 
 A load pages `SELECT * FROM X STARTPOSITION n MAXRESULTS 1000` with the caller's token and
-lands each page under the generation recorded when it started; concurrent misses wait
-for the one load in flight (single flight) instead of asking Intuit again.
+lands each page under the generation recorded when it started; a CDC call lands each
+table's changes under the generation recorded before the call. Concurrent misses wait for
+the one refresh in flight (single flight) instead of asking Intuit again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -20,9 +23,11 @@ from urllib.parse import urlencode
 
 import orjson
 
+from qbproxy import cdc
+from qbproxy.config import SyncSettings
 from qbproxy.errors import StoreUnavailable
 from qbproxy.metrics import Metrics
-from qbproxy.schema import CUSTOMER, Entity, row_values
+from qbproxy.schema import CUSTOMER, ENTITIES, Entity, row_values
 from qbproxy.store import FillTicket, Store
 from qbproxy.tokens import Tokens
 from qbproxy.upstream import Fetched, Upstream
@@ -33,6 +38,9 @@ log = logging.getLogger("qbproxy.fill")
 PAGE_SIZE = 1000
 # A load renews its lease per page; a crashed loader's lease runs out after this.
 _LEASE_SECONDS = 60.0
+# Between whole loads, CDC refreshes a table; a whole reload at least this often bounds
+# what CDC could miss (qbproxy/cdc.py, last paragraph).
+FULL_RELOAD_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,21 @@ class Discarded:
 LoadResult = Loaded | Refused | Discarded
 
 
+@dataclass(frozen=True, slots=True)
+class _Busy:
+    """Another refresh holds the requested table's lease: wait for it."""
+
+
+# Per table a CDC call covered: its result, or None when the table must be loaded whole.
+CdcResults = dict[str, LoadResult | _Busy | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    time: dt.datetime | None  # the answer's `time` (Intuit's clock)
+
+
 def load_query(entity: Entity, start: int) -> str:
     # `SELECT * FROM Customer` returns active customers only (qbo-api.md); the cache must
     # hold inactive ones too, to answer `Active = false` and reads by id.
@@ -64,8 +87,8 @@ def load_query(entity: Entity, start: int) -> str:
     return f"SELECT * FROM {entity.name}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 
 
-def parse_page(entity: Entity, body: bytes) -> list[dict[str, Any]] | None:
-    """Entities of a query page, or None when the body is not a QueryResponse."""
+def parse_page(entity: Entity, body: bytes) -> Page | None:
+    """Entities of a query page and its time, or None when the body is not a QueryResponse."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -76,7 +99,7 @@ def parse_page(entity: Entity, body: bytes) -> list[dict[str, Any]] | None:
     items = response.get(entity.name, [])
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         return None
-    return items
+    return Page(items, cdc.answer_time(doc))
 
 
 def to_rows(entity: Entity, items: list[dict[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
@@ -86,6 +109,17 @@ def to_rows(entity: Entity, items: list[dict[str, Any]]) -> list[tuple[str, tupl
         if values is not None:
             rows.append((orjson.dumps(item).decode(), values))
     return rows
+
+
+def _synced_at(state: cdc.SyncState) -> dt.datetime:
+    assert state.synced_at is not None  # only synced tables qualify for CDC
+    return state.synced_at
+
+
+def _relayed(status: int) -> bool:
+    """Answers a refresh relays to its caller rather than retrying whole: the token was
+    refused, Intuit throttles, or Intuit is failing (the caller may be served stale)."""
+    return status in (401, 403, 429) or status >= 500
 
 
 class Loader:
@@ -99,6 +133,8 @@ class Loader:
         ttl_seconds: float,
         wait_seconds: float,
         poll_seconds: float = 0.05,
+        sync: SyncSettings | None = None,
+        full_reload_seconds: float = FULL_RELOAD_SECONDS,
     ) -> None:
         self._ttl_seconds = ttl_seconds
         self._store = store
@@ -107,8 +143,15 @@ class Loader:
         self._tokens = tokens
         self._wait_seconds = wait_seconds
         self._poll_seconds = poll_seconds
+        self._sync = sync if sync is not None else SyncSettings()
+        self._full_reload_seconds = full_reload_seconds
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._inflight: dict[tuple[str, str], asyncio.Task[LoadResult]] = {}
+        # One CDC call per realm at a time, shared by every table it refreshes.
+        self._cdc_inflight: dict[str, asyncio.Task[CdcResults]] = {}
+        # Tables whose lease a refresh in this process holds: the lease is per process
+        # (owner), so this keeps a CDC and a whole load here from sharing one.
+        self._held: set[tuple[str, str]] = set()
 
     async def load_table(
         self, realm: str, entity: Entity, headers: Mapping[str, str]
@@ -119,27 +162,66 @@ class Loader:
         led = task is None
         if task is None:
             # Its own task: a client that hangs up does not cancel the load others wait on.
-            task = asyncio.create_task(self._load(realm, entity, dict(headers)))
+            task = asyncio.create_task(self._refresh(realm, entity, dict(headers)))
             self._inflight[key] = task
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         else:
             self._metrics.singleflight_waits.labels(entity.name).inc()
-        return await asyncio.shield(task), led
+        result = await asyncio.shield(task)
+        if isinstance(result, Loaded):
+            # The refresh may have landed before a purge this caller must see (it joined a
+            # refresh, or a CDC call, that started before a write returned): answer from
+            # the table only if it is still complete now.
+            state = await self._store.table_state(realm, entity, self._ttl_seconds)
+            if state is None or not state.complete:
+                return Discarded(), led
+        return result, led
 
     async def close(self) -> None:
-        for task in list(self._inflight.values()):
+        tasks = [*self._inflight.values(), *self._cdc_inflight.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _refresh(self, realm: str, entity: Entity, headers: dict[str, str]) -> LoadResult:
+        if self._sync.cdc:
+            result = await self._refresh_by_cdc(realm, entity, headers)
+            if result is not None:
+                return result
+        return await self._load(realm, entity, headers)
+
+    # --- whole loads ---------------------------------------------------------------
 
     async def _load(self, realm: str, entity: Entity, headers: dict[str, str]) -> LoadResult:
         ticket = await self._store.begin_fill(realm, entity)
-        if not await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS):
+        if not await self._claim(realm, entity):
             return await self._await_other_instance(realm, entity)
         try:
             return await self._load_pages(ticket, headers)
         finally:
+            await self._unclaim(realm, entity)
+
+    async def _claim(self, realm: str, entity: Entity) -> bool:
+        """Take the table's lease for a refresh here; False if anyone else holds it."""
+        key = (realm, entity.name)
+        if key in self._held:
+            return False
+        self._held.add(key)
+        try:
+            taken = await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
+        except BaseException:
+            self._held.discard(key)
+            raise
+        if not taken:
+            self._held.discard(key)
+        return taken
+
+    async def _unclaim(self, realm: str, entity: Entity) -> None:
+        try:
             with contextlib.suppress(StoreUnavailable):
                 await self._store.release_lease(realm, entity, self._owner)
+        finally:
+            self._held.discard((realm, entity.name))
 
     async def _await_other_instance(self, realm: str, entity: Entity) -> LoadResult:
         """Another instance holds the lease: wait for its load instead of asking Intuit."""
@@ -159,6 +241,7 @@ class Loader:
         authorization = headers.get("Authorization")
         total = 0
         start = 1
+        synced_at: dt.datetime | None = None
         while True:
             answer = await self.fetch_page(realm, entity, start, headers)
             if start == 1:
@@ -168,18 +251,21 @@ class Loader:
             if answer.status != 200:
                 self._metrics.fills.labels(entity.name, "table", "failed").inc()
                 return Refused(answer)
-            items = parse_page(entity, answer.body)
-            if items is None:
+            page = parse_page(entity, answer.body)
+            if page is None:
                 self._metrics.fills.labels(entity.name, "table", "failed").inc()
                 return Refused(answer)
-            if not await self._land(ticket, items):
+            if start == 1:
+                # The first page is the oldest: the table holds every change before it.
+                synced_at = page.time
+            if not await self._land(ticket, page.items):
                 return Discarded()
-            total += len(items)
-            if len(items) < PAGE_SIZE:
+            total += len(page.items)
+            if len(page.items) < PAGE_SIZE:
                 break
             start += PAGE_SIZE
             await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
-        if not await self._store.complete_load(ticket):
+        if not await self._store.complete_whole_load(ticket, synced_at):
             self._metrics.fills.labels(entity.name, "table", "discarded").inc()
             return Discarded()
         self._metrics.fills.labels(entity.name, "table", "landed").inc()
@@ -206,3 +292,127 @@ class Loader:
         return await self._upstream.fetch(
             "GET", f"/v3/company/{realm}/query", query, headers, entity=entity.name, realm=realm
         )
+
+    # --- incremental refresh through CDC ---------------------------------------------
+
+    async def _refresh_by_cdc(
+        self, realm: str, entity: Entity, headers: dict[str, str]
+    ) -> LoadResult | None:
+        """The table refreshed by the realm's CDC call (this caller's, or one in flight
+        that covers it), or None: load it whole."""
+        now, states = await self._store.sync_states(realm, self._ttl_seconds)
+        state = next((s for s in states if s.entity == entity.name), None)
+        if state is not None and state.complete:
+            return Loaded(None)  # refreshed since the caller looked (a CDC just landed)
+        if now is None or state is None or self._since(state, now) is None:
+            return None
+        for _ in range(2):  # a CDC in flight that does not cover this table: one more
+            task = self._cdc_inflight.get(realm)
+            started = task is None
+            if task is None:
+                task = asyncio.create_task(self._cdc(realm, entity, headers))
+                self._cdc_inflight[realm] = task
+                task.add_done_callback(lambda _: self._cdc_inflight.pop(realm, None))
+            else:
+                self._metrics.singleflight_waits.labels(entity.name).inc()
+            results = await asyncio.shield(task)
+            if entity.name in results:
+                result = results[entity.name]
+                if isinstance(result, _Busy):
+                    return await self._await_other_instance(realm, entity)
+                if isinstance(result, Refused) and not started:
+                    # Intuit refused another caller's token: this caller asks with its own.
+                    return Discarded()
+                return result
+            if started:
+                return None
+        return None
+
+    def _since(self, state: cdc.SyncState, now: dt.datetime) -> dt.datetime | None:
+        return cdc.changed_since(
+            state,
+            now,
+            margin_seconds=self._sync.safety_margin_seconds,
+            full_reload_seconds=self._full_reload_seconds,
+        )
+
+    async def _cdc(self, realm: str, requested: Entity, headers: dict[str, str]) -> CdcResults:
+        """One CDC call for every table of the realm it can refresh (its lease free, synced
+        recently enough), each landing under the generation taken before the call."""
+        now, states = await self._store.sync_states(realm, self._ttl_seconds)
+        # Read before the tickets: a refresh landing after this read voids this one.
+        synced: dict[str, cdc.SyncState] = {
+            state.entity: state
+            for state in states
+            if now is not None and self._since(state, now) is not None
+        }
+        if requested.name not in synced:
+            return {}
+        tickets: dict[str, FillTicket] = {}
+        try:
+            # Leases in one order everywhere, giving up at the requested table's: of two
+            # instances refreshing a realm at once, one covers what the other waits for.
+            for entity in ENTITIES:
+                if entity.name not in synced:
+                    continue
+                # Ticket before lease and call, as for loads: a purge after it voids the call.
+                ticket = await self._store.begin_fill(realm, entity)
+                if await self._claim(realm, entity):
+                    tickets[entity.name] = ticket
+                elif entity.name == requested.name:
+                    return {requested.name: _Busy()}
+            return await self._cdc_call(realm, tickets, synced, headers)
+        finally:
+            for ticket in tickets.values():
+                await self._unclaim(realm, ticket.entity)
+
+    async def _cdc_call(
+        self,
+        realm: str,
+        tickets: dict[str, FillTicket],
+        synced: dict[str, cdc.SyncState],
+        headers: dict[str, str],
+    ) -> CdcResults:
+        entities = [t.entity for t in tickets.values()]
+        oldest = min(_synced_at(synced[name]) for name in tickets)
+        since = oldest - dt.timedelta(seconds=self._sync.safety_margin_seconds)
+        query = cdc.cdc_query(entities, since, self._upstream.settings.minor_version)
+        answer = await self._upstream.fetch(
+            "GET", f"/v3/company/{realm}/cdc", query, headers, entity="cdc", realm=realm
+        )
+        await self._tokens.learn(realm, headers.get("Authorization"), answer.status)
+        if answer.status != 200:
+            if _relayed(answer.status):
+                for name in tickets:
+                    self._metrics.fills.labels(name, "cdc", "failed").inc()
+                return dict.fromkeys(tickets, Refused(answer))
+            return self._fall_back(realm, tickets, f"Intuit answered {answer.status}")
+        parsed = cdc.parse_answer(answer.body, entities)
+        if isinstance(parsed, cdc.Reload):
+            return self._fall_back(realm, tickets, f"{parsed.reason}: {parsed.detail}")
+        results: CdcResults = {}
+        landed = 0
+        for name, ticket in tickets.items():
+            changes = parsed.tables[name]
+            if await self._store.apply_changes(
+                ticket,
+                changes.rows,
+                changes.deleted_ids,
+                parsed.synced_at,
+                asked_from=_synced_at(synced[name]),
+            ):
+                self._metrics.fills.labels(name, "cdc", "landed").inc()
+                self._metrics.rows_filled.labels(name).inc(len(changes.rows))
+                landed += changes.count
+                results[name] = Loaded(changes.count)
+            else:
+                self._metrics.fills.labels(name, "cdc", "discarded").inc()
+                results[name] = Discarded()
+        log.info("[CACHE] refreshed %d changes for realm %s via CDC", landed, realm)
+        return results
+
+    def _fall_back(self, realm: str, tickets: dict[str, FillTicket], why: str) -> CdcResults:
+        for name in tickets:
+            self._metrics.fills.labels(name, "cdc", "fallback").inc()
+        log.info("[CACHE] CDC for realm %s not usable (%s): reloading whole", realm, why)
+        return dict.fromkeys(tickets)

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from qbproxy.cdc import SyncState
 from qbproxy.errors import StoreUnavailable
 from qbproxy.invalidation import notification
 from qbproxy.metrics import Metrics
@@ -149,6 +150,58 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 _UPSERT = {e.name: _upsert_sql(e) for e in ENTITIES}
 _DROP_OLDER = {e.name: _drop_older_sql(e) for e in ENTITIES}
 _FRESH_ROW = {e.name: FRESH_ROW.format(table=e.table) for e in ENTITIES}
+
+# --- incremental refresh through Intuit's CDC (qbproxy/cdc.py, qbproxy/fill.py) ----------
+
+SYNC_STATES = """
+SELECT entity, synced_at, reloaded_at, now() AS now,
+       coalesce(complete_generation = generation
+                AND loaded_at > now() - make_interval(secs => $2), false) AS complete
+FROM qbo_table_state WHERE realm_id = $1
+"""
+
+# The guard of a fill that also updates the state row: an update lock from the start, so
+# two guarded transactions never deadlock upgrading a share lock.
+LOCK_SYNC_STATE = """
+SELECT generation, synced_at, complete_generation IS NOT DISTINCT FROM generation AS was_complete
+FROM qbo_table_state WHERE realm_id = $1 AND entity = $2
+FOR NO KEY UPDATE
+"""
+
+# A whole load landed under generation $3: complete, and CDC may refresh it from Intuit's
+# `time` ($5) on. $6 = $3 + 1 when the table was complete under $3 before (expired, not
+# purged): answers kept under $3 in any instance's memory came from the rows replaced.
+COMPLETE_WHOLE_LOAD = """
+UPDATE qbo_table_state
+SET generation = $6, complete_generation = $6, loaded_at = $4, synced_at = $5,
+    reloaded_at = $4
+WHERE realm_id = $1 AND entity = $2 AND generation = $3
+"""
+
+# A CDC landed under generation $3. With changes, $4 = $3 + 1: rows and answers kept under
+# the old generation (in any instance's memory) never outlive the rows they came from.
+COMPLETE_CDC = """
+UPDATE qbo_table_state
+SET generation = $4, complete_generation = $4, loaded_at = $5, synced_at = $6
+WHERE realm_id = $1 AND entity = $2 AND generation = $3
+"""
+
+
+def _delete_ids_sql(entity: Entity) -> str:
+    return f"DELETE FROM {entity.table} WHERE realm_id = $1 AND id = ANY($2::bigint[])"
+
+
+# Every row of a refreshed table is known current as of the CDC's start: fresh for reads
+# by id (FRESH_ROW) under the table's generation.
+def _restamp_sql(entity: Entity) -> str:
+    return (
+        f"UPDATE {entity.table} SET gen = $2, cached_at = $3"
+        " WHERE realm_id = $1 AND (gen <> $2 OR cached_at <> $3)"
+    )
+
+
+_DELETE_IDS = {e.name: _delete_ids_sql(e) for e in ENTITIES}
+_RESTAMP = {e.name: _restamp_sql(e) for e in ENTITIES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,3 +398,104 @@ class Store:
         async with self._conn("count") as conn:
             n: int = await conn.fetchval(sql, realm, *args)
         return n
+
+    # --- incremental refresh through CDC ----------------------------------------------
+
+    async def sync_states(
+        self, realm: str, ttl: float
+    ) -> tuple[dt.datetime | None, list[SyncState]]:
+        """The database's clock and every table's sync state for `realm`."""
+        async with self._conn("state") as conn:
+            rows = await conn.fetch(SYNC_STATES, realm, ttl)
+        now = rows[0]["now"] if rows else None
+        states = [
+            SyncState(r["entity"], r["synced_at"], r["reloaded_at"], r["complete"]) for r in rows
+        ]
+        return now, states
+
+    async def complete_whole_load(self, ticket: FillTicket, synced_at: dt.datetime | None) -> bool:
+        """complete_load, also recording Intuit's time the load's rows are current as of."""
+        entity = ticket.entity
+        async with self._conn("complete") as conn, conn.transaction():
+            state = await self._lock_sync_state(conn, ticket)
+            if state is None:
+                return False
+            await conn.execute(_DROP_OLDER[entity.name], ticket.realm, ticket.started_at)
+            generation = ticket.generation
+            if state["was_complete"]:
+                generation += 1
+                await conn.execute(
+                    _RESTAMP[entity.name], ticket.realm, generation, ticket.started_at
+                )
+            status = await conn.execute(
+                COMPLETE_WHOLE_LOAD,
+                ticket.realm,
+                entity.name,
+                ticket.generation,
+                ticket.started_at,
+                synced_at,
+                generation,
+            )
+            return bool(status == "UPDATE 1")
+
+    async def apply_changes(
+        self,
+        ticket: FillTicket,
+        rows: Sequence[tuple[str, tuple[Any, ...]]],
+        deleted_ids: Sequence[int],
+        synced_at: dt.datetime,
+        *,
+        asked_from: dt.datetime,
+    ) -> bool:
+        """Land a CDC answer's changes to one table and mark it complete, all or nothing
+        (False: nothing landed), only if no purge came since the ticket and the table's
+        synced_at is still `asked_from`, the one the call's changedSince was computed from:
+        a refresh that landed meanwhile (say an older whole load) may have put back rows
+        older than what this answer leaves out."""
+        entity = ticket.entity
+        async with self._conn("cdc") as conn, conn.transaction():
+            state = await self._lock_sync_state(conn, ticket)
+            if state is None or state["synced_at"] != asked_from:
+                return False
+            generation = ticket.generation + 1 if rows or deleted_ids else ticket.generation
+            if rows:
+                columns: list[list[Any]] = [
+                    [ticket.realm] * len(rows),
+                    [generation] * len(rows),
+                    [ticket.started_at] * len(rows),
+                    [doc for doc, _ in rows],
+                ]
+                columns.extend(
+                    list(col) for col in zip(*(values for _, values in rows), strict=True)
+                )
+                await conn.execute(_UPSERT[entity.name], *columns)
+            if deleted_ids:
+                await conn.execute(_DELETE_IDS[entity.name], ticket.realm, list(deleted_ids))
+            await conn.execute(_RESTAMP[entity.name], ticket.realm, generation, ticket.started_at)
+            status = await conn.execute(
+                COMPLETE_CDC,
+                ticket.realm,
+                entity.name,
+                ticket.generation,
+                generation,
+                ticket.started_at,
+                synced_at,
+            )
+            return bool(status == "UPDATE 1")
+
+    async def _lock_sync_state(
+        self, conn: asyncpg.Connection, ticket: FillTicket
+    ) -> asyncpg.Record | None:
+        """The table's state row, locked for this transaction; None if a purge came since
+        the ticket (generation check: a fill that raced a write must not land)."""
+        row: asyncpg.Record | None = await conn.fetchrow(
+            LOCK_SYNC_STATE, ticket.realm, ticket.entity.name
+        )
+        if row is None or row["generation"] != ticket.generation:
+            log.info(
+                "[CACHE] fill of %s for realm %s discarded: purged while loading",
+                ticket.entity.name,
+                ticket.realm,
+            )
+            return None
+        return row

@@ -18,16 +18,14 @@ PURE = [
     "qbproxy.hot",
     "qbproxy.ratelimit",
     "qbproxy.circuit",
+    "qbproxy.cdc",
 ]
 IO = ("aiohttp", "asyncpg", "asyncio", "prometheus_client", "psycopg", "socket")
 
 
 @pytest.mark.parametrize("module", PURE)
 def test_core_module_imports_no_io(module: str) -> None:
-    probe = (
-        f"import sys; import {module}; "
-        f"print(','.join(m for m in {IO!r} if m in sys.modules))"
-    )
+    probe = f"import sys; import {module}; print(','.join(m for m in {IO!r} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
