@@ -36,7 +36,7 @@ from qbproxy.ratelimit import retry_after_header
 from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
 from qbproxy.schema import Entity, entity_named, row_values
 from qbproxy.state import PROXY, Proxy
-from qbproxy.store import FillTicket, TableState
+from qbproxy.store import FillTicket, Purged, TableState
 from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
 
 log = logging.getLogger("qbproxy.handlers")
@@ -504,29 +504,41 @@ async def _forward_write(
     401/403 means nothing was written, so nothing is purged.
     """
     authorization = request.headers.get("Authorization")
+    before: Purged | None = None
     if tables and await proxy.tokens.trusted(realm, authorization):
-        await _purge(proxy, realm, tables, "write")
+        before = await _purge(proxy, realm, tables, "write")
+
+    purged: list[Purged] = []
 
     async def after_intuit_answered(status: int) -> None:
         await proxy.tokens.learn(realm, authorization, status)
-        if status not in (401, 403) and tables:
-            await _purge(proxy, realm, tables, "write")
+        if status in (401, 403) or not tables:
+            return
+        done = await _purge(proxy, realm, tables, "write")
+        if done is not None:
+            purged.append(done)
 
     if write_through is None:
         return await _forward(request, proxy, body=body, before_response=after_intuit_answered)
     answer = await _fetch_as_sent(request, proxy, realm, write_through, body)
     await after_intuit_answered(answer.status)
-    if answer.status == 200:
-        try:
-            ticket = await proxy.store.begin_fill(realm, write_through)
-        except StoreUnavailable as exc:
-            _note_store_failure(proxy, exc)
-        else:
-            await _fill_row(proxy, ticket, _entity_row(write_through, answer.body, None))
+    name = write_through.name
+    if (
+        answer.status == 200
+        and before is not None
+        and purged
+        and name in before.generations
+        and purged[0].generations.get(name) == before.generations[name] + 1
+    ):
+        # Only when no other purge of the table came between this write's two: a write
+        # Intuit committed after this one then purges after ours and discards this row,
+        # and one that purged in between may be newer, so nothing lands at all.
+        ticket = purged[0].ticket(realm, write_through)
+        await _fill_row(proxy, ticket, _entity_row(write_through, answer.body, None))
     return _relay(answer, BYPASS)
 
 
-async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: str) -> None:
+async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: str) -> Purged | None:
     ordered = sorted(tables, key=lambda e: e.name)
     try:
         purged = await proxy.store.purge(realm, ordered)
@@ -539,12 +551,13 @@ async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity], reason: st
         # everything (other instances lose their channel too and fence themselves).
         proxy.hot.clear()
         _note_store_failure(proxy, exc)
-        return
+        return None
     for entity in ordered:
         proxy.metrics.purges.labels(entity.name, reason).inc()
     log.info(
         "[CACHE] purged %s for realm %s (%s)", ",".join(e.name for e in ordered), realm, reason
     )
+    return purged
 
 
 # --- forwarding and responses --------------------------------------------------------

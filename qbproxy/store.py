@@ -102,7 +102,7 @@ SELECT $1, e, 2, now() FROM unnest($2::text[]) AS e
 ON CONFLICT (realm_id, entity) DO UPDATE
 SET generation = qbo_table_state.generation + 1, complete_generation = NULL,
     purged_at = now()
-RETURNING entity, generation
+RETURNING entity, generation, now() AS at
 """
 
 # Every instance's memory learns of the purge at commit (qbproxy/invalidation.py).
@@ -208,6 +208,12 @@ _RESTAMP = {e.name: _restamp_sql(e) for e in ENTITIES}
 class Purged:
     generations: dict[str, int]  # entity -> its new generation
     seq: int  # position in qbo_purge_seq, acknowledged by every instance
+    at: dt.datetime  # database time of the purge
+
+    def ticket(self, realm: str, entity: Entity) -> FillTicket:
+        """A fill that lands only if no purge came after this one (a write's write-through:
+        a later write's purge must discard this write's older answer)."""
+        return FillTicket(realm, entity, self.generations[entity.name], self.at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,9 +384,10 @@ class Store:
         async with self._conn("purge") as conn, conn.transaction():
             rows = await conn.fetch(PURGE, realm, [e.name for e in entities])
             generations = {row["entity"]: row["generation"] for row in rows}
+            at = rows[0]["at"]
             seq: int = await conn.fetchval(NOTIFY_PURGE)
             await conn.execute(NOTIFY, notification(realm, generations, seq))
-        return Purged(generations, seq)
+        return Purged(generations, seq, at)
 
     async def fresh_row(self, realm: str, entity: Entity, entity_id: int, ttl: float) -> str | None:
         async with self._conn("read") as conn:

@@ -114,6 +114,8 @@ async def test_created_invoice_is_written_through_for_reads_by_id(
     intuit: Intuit, proxy: Running
 ) -> None:
     customer = intuit.sandbox.entities(REALM, "Customer")[1]
+    await via(proxy, intuit, "SELECT COUNT(*) FROM Invoice")  # Intuit vouches for the token
+    intuit.sandbox.reset_calls()
     _, created = await write(proxy, intuit, "invoice", new_invoice(customer["Id"]))
     cache, body = await read(proxy, intuit, "invoice", created["Invoice"]["Id"])
     assert (cache, body) == ("HIT", {"Invoice": created["Invoice"]})
@@ -385,3 +387,33 @@ async def test_mixed_workload_serves_no_stale_read(intuit: Intuit, proxy_for: Pr
 
     await asyncio.gather(*(client(n) for n in range(8)))
     assert stale == []
+
+
+async def test_an_older_write_through_never_lands_over_a_newer_write(
+    intuit: Intuit, proxy: Running
+) -> None:
+    """Write 1 is applied at Intuit but its answer is held; write 2 to the same customer
+    completes; then write 1's answer arrives. A read after both must show write 2."""
+    await warm(proxy, intuit)
+    customer = next(c for c in intuit.sandbox.entities(REALM, "Customer") if c.get("Active"))
+
+    def sparse(note: str) -> dict[str, Any]:
+        current = intuit.sandbox.get(REALM, "Customer", customer["Id"])
+        assert current is not None
+        return {
+            "Id": customer["Id"],
+            "SyncToken": current["SyncToken"],
+            "sparse": True,
+            "Notes": note,
+        }
+
+    gate = intuit.sandbox.pause(kind="write", entity="Customer", stage="after")
+    first = asyncio.create_task(write(proxy, intuit, "customer", sparse("first")))
+    await gate.wait_arrived()
+    status, second = await write(proxy, intuit, "customer", sparse("second"))
+    assert status == 200
+    gate.release()
+    assert (await first)[0] == 200
+    _, seen = await read(proxy, intuit, "customer", customer["Id"])
+    assert seen["Customer"]["SyncToken"] == second["Customer"]["SyncToken"]
+    assert seen["Customer"]["Notes"] == "second"
