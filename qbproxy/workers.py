@@ -150,10 +150,17 @@ async def _serve_worker(settings: Settings, index: int) -> None:
     from prometheus_client import CollectorRegistry
 
     from qbproxy.app import build_app, wait_for_stop
+    from qbproxy.state import PROXY
 
-    runner = web.AppRunner(build_app(settings, CollectorRegistry()), access_log=None)
+    app = build_app(settings, CollectorRegistry())
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
+        # Accept only once the cache is usable (the parent has migrated; this is quick),
+        # so the pool's first requests are not needlessly forwarded. Postgres down: start
+        # anyway after the bound, and forward until it is back.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app[PROXY].migrated.wait(), _START_SECONDS / 2)
         await web.TCPSite(
             runner,
             settings.server.host,
