@@ -21,7 +21,7 @@ from qbproxy.cdc import SyncState
 from qbproxy.errors import StoreUnavailable
 from qbproxy.invalidation import notification
 from qbproxy.metrics import Metrics
-from qbproxy.schema import ENTITIES, Entity
+from qbproxy.schema import ENTITIES, PG_TYPES, Entity
 
 log = logging.getLogger("qbproxy.store")
 
@@ -119,7 +119,7 @@ WHERE r.realm_id = $1 AND r.id = $2 AND r.gen = s.generation
 
 def _upsert_sql(entity: Entity) -> str:
     columns = ["realm_id", "gen", "cached_at", "doc", *(f.column for f in entity.fields)]
-    types = ["text", "bigint", "timestamptz", "text", *(_PG_TYPES[f.type] for f in entity.fields)]
+    types = ["text", "bigint", "timestamptz", "text", *(PG_TYPES[f.type] for f in entity.fields)]
     unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
     return (
@@ -130,17 +130,6 @@ def _upsert_sql(entity: Entity) -> str:
 
 def _drop_older_sql(entity: Entity) -> str:
     return f"DELETE FROM {entity.table} WHERE realm_id = $1 AND cached_at < $2"
-
-
-_PG_TYPES = {
-    "text": "text",
-    "ref": "text",
-    "bool": "boolean",
-    "money": "numeric",
-    "date": "date",
-    "timestamp": "timestamptz",
-    "id": "bigint",
-}
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
