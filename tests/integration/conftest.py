@@ -26,6 +26,20 @@ REALM = "9130350000000001"
 OTHER_REALM = "9130350000000002"
 
 
+def new_invoice(customer_id: str, amount: float = 150.0) -> dict[str, Any]:
+    """An Invoice create body the fake Intuit accepts: one service line."""
+    return {
+        "CustomerRef": {"value": customer_id},
+        "Line": [
+            {
+                "Amount": amount,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
+            }
+        ],
+    }
+
+
 @dataclasses.dataclass
 class Intuit:
     """The fake Intuit as a test sees it: its URL and its control surface."""

@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from qbproxy.sandbox import SANDBOX_KEY, SandboxConfig, create_app
-from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
+from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running, new_invoice
 
 BASE = f"/v3/company/{REALM}"
 JSON = {"Content-Type": "application/json"}
@@ -96,19 +96,6 @@ async def write(proxy: Running, intuit: Intuit, path: str, body: dict[str, Any])
     )
     assert status == 200, raw
     return orjson.loads(raw)
-
-
-def new_invoice(customer_id: str, amount: float = 150.0) -> dict[str, Any]:
-    return {
-        "CustomerRef": {"value": customer_id},
-        "Line": [
-            {
-                "Amount": amount,
-                "DetailType": "SalesItemLineDetail",
-                "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
-            }
-        ],
-    }
 
 
 def active_customer(intuit: Intuit, n: int = 0) -> dict[str, Any]:
@@ -304,29 +291,21 @@ async def test_an_answer_at_the_cap_falls_back_to_a_whole_reload(
     assert {i["PrivateNote"] for i in page["QueryResponse"]["Invoice"][:900]} == {"bulk"}
 
 
-async def test_a_sync_older_than_intuits_30_days_reloads_whole(
-    intuit: Intuit, proxy: Running, pg_dsn: str
-) -> None:
-    await warm(proxy, intuit)
-    await age(
-        proxy,
-        pg_dsn,
+@pytest.mark.parametrize(
+    "ageing",
+    [
+        # A sync older than Intuit's 30-day CDC window.
         "synced_at = synced_at - interval '30 days', loaded_at = loaded_at - interval '301 s'",
-    )
-    intuit.sandbox.reset_calls()
-    assert (await via(proxy, intuit, EVERYTHING["Payment"]))[0] == "MISS"
-    assert upstream_calls(intuit) == {"cdc": 0, "query": 1, "read": 0}
-
-
-async def test_a_table_not_reloaded_whole_for_a_day_reloads_whole(
-    intuit: Intuit, proxy: Running, pg_dsn: str
+        # A table not reloaded whole for a day (the daily backstop).
+        "reloaded_at = reloaded_at - interval '25 hours', loaded_at = loaded_at - interval '301 s'",
+    ],
+    ids=["sync-older-than-30-days", "no-whole-reload-for-a-day"],
+)
+async def test_reloads_whole_instead_of_cdc(
+    intuit: Intuit, proxy: Running, pg_dsn: str, ageing: str
 ) -> None:
     await warm(proxy, intuit)
-    await age(
-        proxy,
-        pg_dsn,
-        "reloaded_at = reloaded_at - interval '25 hours', loaded_at = loaded_at - interval '301 s'",
-    )
+    await age(proxy, pg_dsn, ageing)
     intuit.sandbox.reset_calls()
     assert (await via(proxy, intuit, EVERYTHING["Payment"]))[0] == "MISS"
     assert upstream_calls(intuit) == {"cdc": 0, "query": 1, "read": 0}

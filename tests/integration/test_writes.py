@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
+from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running, new_invoice
 
 BASE = f"/v3/company/{REALM}"
 JSON = {"Content-Type": "application/json"}
@@ -71,19 +71,6 @@ async def warm(proxy: Running, intuit: Intuit) -> None:
 
 def open_invoice(intuit: Intuit) -> dict[str, Any]:
     return next(i for i in intuit.sandbox.entities(REALM, "Invoice") if i["Balance"] > 0)
-
-
-def new_invoice(customer_id: str, amount: float = 150.0) -> dict[str, Any]:
-    return {
-        "CustomerRef": {"value": customer_id},
-        "Line": [
-            {
-                "Amount": amount,
-                "DetailType": "SalesItemLineDetail",
-                "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
-            }
-        ],
-    }
 
 
 async def assert_everything_current(proxy: Running, intuit: Intuit) -> None:
