@@ -194,3 +194,24 @@ async def test_oversized_header_is_a_431_fault(intuit: Intuit, proxy_for: ProxyF
     assert orjson.loads(body)["Fault"]["Error"][0]["Message"] == "Request Header Fields Too Large"
     status, _, _ = await proxy.get(f"/v3/company/{REALM}/preferences", headers=intuit.auth())
     assert status == 200
+
+
+async def test_expired_token_trust_rows_are_dropped_at_start(
+    intuit: Intuit, proxy_for: ProxyFactory, pg_dsn: str
+) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO qbo_token_trust VALUES ($1, $2, now() - interval '1 day'), "
+            "($1, $3, now())",
+            REALM,
+            b"old-fingerprint",
+            b"new-fingerprint",
+        )
+        await proxy_for(intuit.url)
+        kept = await conn.fetch("SELECT fingerprint FROM qbo_token_trust ORDER BY fingerprint")
+    finally:
+        await conn.close()
+    assert [bytes(r["fingerprint"]) for r in kept] == [b"new-fingerprint"]
