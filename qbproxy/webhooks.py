@@ -1,32 +1,32 @@
-"""Intuit webhooks: verify the signature, read legacy and CloudEvents payloads, purge what
-each changed entity can change (the same `deps` map writes use), in the background.
-
-The pure part (`verify`, `parse`, `plan`) does no I/O; `webhook_handler` is the thin shell.
+"""Intuit webhooks endpoint, the thin shell: read the body within a cap, verify and parse it
+(`webhook_events`, pure), answer at once and purge the planned tables in the background;
+metrics for every delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
-import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from qbproxy import deps
 from qbproxy.config import WebhookSettings
 from qbproxy.errors import StoreUnavailable
 from qbproxy.handlers import read_within
 from qbproxy.schema import Entity
 from qbproxy.state import PROXY, Proxy
+from qbproxy.webhook_events import (
+    DROPPED_ENTITIES,
+    MalformedPayload,
+    Plan,
+    affects_cache,
+    parse,
+    plan,
+    verify,
+)
 
 log = logging.getLogger("qbproxy.webhooks")
 
@@ -37,195 +37,6 @@ MAX_BODY_BYTES = 1024 * 1024
 # staleness for a purge that never ran).
 _SHUTDOWN_GRACE_SECONDS = 5.0
 
-Format = Literal["legacy", "cloudevents"]
-
-
-# --- pure core -----------------------------------------------------------------------------
-
-
-class MalformedPayload(ValueError):
-    """The body is signed but is not a webhook payload this module can read."""
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    realm: str
-    entity: str  # as Intuit names it: "Customer" (legacy) or "customer" (CloudEvents type)
-    entity_id: str
-    operation: str  # Intuit's vocabulary: Create, Update, Delete, Merge, Void (or newer)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    purges: dict[str, frozenset[Entity]]  # realm -> tables to purge
-    dropped: tuple[Event, ...] = ()  # events for entities that change no cached table
-
-
-def sign(body: bytes, verifier_token: str) -> str:
-    """`intuit-signature`: base64 of HMAC-SHA256 over the raw body (qbo-api.md "Webhooks")."""
-    return base64.b64encode(_digest(body, verifier_token)).decode()
-
-
-def verify(body: bytes, signature: str | None, verifier_token: str) -> bool:
-    """Whether `signature` (the header value) signs `body`, compared in constant time."""
-    if not signature or not verifier_token:
-        return False
-    try:
-        given = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return hmac.compare_digest(given, _digest(body, verifier_token))
-
-
-def _digest(body: bytes, verifier_token: str) -> bytes:
-    return hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()
-
-
-def parse(body: bytes) -> tuple[Format, list[Event]]:
-    """Events in a legacy `eventNotifications` object or a CloudEvents array.
-
-    Raises MalformedPayload for anything else: the whole body is refused, nothing purged.
-    """
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedPayload("body is not JSON") from exc
-    if isinstance(doc, dict) and "eventNotifications" in doc:
-        return "legacy", _legacy(doc["eventNotifications"])
-    if isinstance(doc, list):
-        return "cloudevents", [_cloudevent(item, i) for i, item in enumerate(doc)]
-    raise MalformedPayload("neither an eventNotifications object nor a CloudEvents array")
-
-
-def _legacy(notifications: Any) -> list[Event]:
-    events = []
-    for i, raw_note in enumerate(_list(notifications, "eventNotifications")):
-        where = f"eventNotifications[{i}]"
-        note = _dict(raw_note, where)
-        realm = _realm(note.get("realmId"), f"{where}.realmId")
-        change = _dict(note.get("dataChangeEvent"), f"{where}.dataChangeEvent")
-        for j, raw_item in enumerate(_list(change.get("entities"), f"{where}.entities")):
-            at = f"{where}.entities[{j}]"
-            item = _dict(raw_item, at)
-            events.append(
-                Event(
-                    realm,
-                    _text(item.get("name"), f"{at}.name"),
-                    _text(item.get("id"), f"{at}.id"),
-                    _text(item.get("operation"), f"{at}.operation"),
-                )
-            )
-    return events
-
-
-# qbo.<entity>.<verb>.v<n>, e.g. qbo.customer.created.v1 (qbo-api.md "Webhooks").
-_CLOUDEVENT_TYPE = re.compile(r"qbo\.([a-z][a-z0-9]*)\.([a-z]+)\.v[0-9]+", re.IGNORECASE)
-_VERBS = {
-    "created": "Create",
-    "updated": "Update",
-    "deleted": "Delete",
-    "merged": "Merge",
-    "voided": "Void",
-}
-
-
-def _cloudevent(raw: Any, i: int) -> Event:
-    where = f"[{i}]"
-    item = _dict(raw, where)
-    kind = _text(item.get("type"), f"{where}.type")
-    match = _CLOUDEVENT_TYPE.fullmatch(kind)
-    if match is None:
-        raise MalformedPayload(f"{where}.type is not qbo.<entity>.<verb>.v<n>")
-    entity, verb = match.group(1).lower(), match.group(2).lower()
-    return Event(
-        _realm(item.get("intuitaccountid"), f"{where}.intuitaccountid"),
-        entity,
-        _text(item.get("intuitentityid"), f"{where}.intuitentityid"),
-        # A verb this module does not know yet is treated as an update (purges the most).
-        _VERBS.get(verb, verb.capitalize()),
-    )
-
-
-def _dict(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{where} must be an object")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise MalformedPayload(f"{where} must be an array")
-    return value
-
-
-def _text(value: Any, where: str) -> str:
-    # Ids may come as JSON numbers; anything else must be a non-empty string.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise MalformedPayload(f"{where} must be a non-empty string")
-    return value.strip()
-
-
-def _realm(value: Any, where: str) -> str:
-    realm = _text(value, where)
-    # Realm ids are digit strings (qbo-api.md), as routing.py requires of /v3 paths.
-    if not (len(realm) <= 32 and realm.isascii() and realm.isdigit()):
-        raise MalformedPayload(f"{where} must be a realm id (digits)")
-    return realm
-
-
-# Intuit's operation -> the deps operation. Merge rewrites the surviving entity (and every
-# ref to the merged one), so it purges as an update; anything unknown does too.
-_OPERATIONS = {"create": deps.CREATE, "update": deps.UPDATE, "merge": deps.UPDATE}
-_OPERATIONS |= {"delete": "delete", "void": "void"}
-
-# Entities whose changes cannot reach a cached Customer, Invoice or Payment document: no
-# cached document carries a ref to them and they move no receivable balance (AP side,
-# payroll, planning). Their events are counted and dropped. Everything else follows deps,
-# which purges all three for entities it does not list, on purpose: the balance movers
-# (CreditMemo, SalesReceipt, RefundReceipt, JournalEntry, Deposit), and entities whose
-# names cached documents carry in refs (`{"value","name"}`, qbo-api.md): Item (Invoice
-# lines' ItemRef), Account (DepositToAccountRef), Term, PaymentMethod, Class, Department,
-# TaxCode; a rename or merge of one changes the documents Intuit would now return.
-# Estimate stays out: an invoice links one by TxnId/TxnType only, and converting one
-# creates an Invoice, which sends its own event.
-DROPPED_ENTITIES = frozenset(
-    {
-        "bill",
-        "billpayment",
-        "budget",
-        "employee",
-        "estimate",
-        "purchase",
-        "purchaseorder",
-        "timeactivity",
-        "transfer",
-        "vendor",
-        "vendorcredit",
-    }
-)
-
-
-def affects_cache(entity: str) -> bool:
-    return entity.lower() not in DROPPED_ENTITIES
-
-
-def plan(events: Iterable[Event]) -> Plan:
-    """Realm -> union of the tables the events can change; the dropped events beside."""
-    purges: dict[str, frozenset[Entity]] = {}
-    dropped = []
-    for event in events:
-        if not affects_cache(event.entity):
-            dropped.append(event)
-            continue
-        operation = _OPERATIONS.get(event.operation.lower(), deps.UPDATE)
-        tables = deps.tables_changed(event.entity.lower(), operation)
-        purges[event.realm] = purges.get(event.realm, frozenset()) | tables
-    return Plan(purges, tuple(dropped))
-
-
-# --- shell -----------------------------------------------------------------------------------
 
 # Bounded metric labels: entity names from this set, anything else "other".
 _LABELLED = DROPPED_ENTITIES | {

@@ -15,7 +15,8 @@ import pytest
 
 from qbproxy import webhooks
 from qbproxy.schema import Entity
-from qbproxy.webhooks import MAX_BODY_BYTES, sign
+from qbproxy.webhook_events import sign
+from qbproxy.webhooks import MAX_BODY_BYTES
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 
 TOKEN = "verifier-7d1c"

@@ -19,6 +19,7 @@ PURE = [
     "qbproxy.ratelimit",
     "qbproxy.circuit",
     "qbproxy.cdc",
+    "qbproxy.webhook_events",
 ]
 IO = ("aiohttp", "asyncpg", "asyncio", "prometheus_client", "psycopg", "socket")
 

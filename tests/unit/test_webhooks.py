@@ -9,7 +9,7 @@ from qbproxy import deps
 from qbproxy.sandbox.webhooks import cloudevents_body, legacy_body
 from qbproxy.sandbox.webhooks import sign as sandbox_sign
 from qbproxy.schema import CUSTOMER, INVOICE, PAYMENT, Entity
-from qbproxy.webhooks import Event, MalformedPayload, Plan, parse, plan, sign, verify
+from qbproxy.webhook_events import Event, MalformedPayload, Plan, parse, plan, sign, verify
 
 REALM = "9130350000000001"
 
