@@ -16,7 +16,8 @@ DESCRIPTION = """\
 Compare Intuit direct, nginx proxy_cache and qbproxy on the traffic AI chat assistants
 send to QuickBooks Online, in one run, against an in-process fake Intuit (realistic latency,
 Intuit's per-realm rate limits). Without a command it runs `chat` with the standard
-settings and prints the table.
+settings and prints the table. qbproxy runs twice in `chat`: refreshing expired or purged
+tables by CDC (qbproxy) and reloading them whole (qbproxy-reload, QBPROXY_SYNC_CDC=false).
 
   chat     replay a seeded chat trace (many realms; sessions of about ten questions in five
            minutes, compressed by --time-scale; lists, open invoices, payments by date,
@@ -24,9 +25,10 @@ settings and prints the table.
            share of writes) against each contender, each in front of a freshly seeded fake
            Intuit. Reports upstream calls (the fake's own log) and the reduction against
            direct, read latency p50/p95/p99 split by cache hit and miss, throughput, 429s,
-           and stale reads (data older than a write that completed before the read began,
-           checked against the fake's history). Writes chat.json, chat.md and, with
-           matplotlib, chat-latency.png under --out.
+           upstream calls by purpose (CDC calls apart from table-load pages; qbproxy's
+           calls against qbproxy-reload's), and stale reads (data older than a write that
+           completed before the read began, checked against the fake's history). Writes
+           chat.json, chat.md and, with matplotlib, chat-latency.png under --out.
   hitpath  closed-loop load on cached traffic only (a 100-entity query page and entity
            reads) at several concurrencies, qbproxy against nginx serving the same bytes,
            with wrk when installed (else an aiohttp client); and the same page from tables
@@ -88,7 +90,8 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="QBPROXY_X_Y=V",
-        help="more environment for qbproxy serve (repeatable)",
+        help="more environment for qbproxy serve, both variants (repeatable; "
+        "QBPROXY_SYNC_CDC is the variant's own)",
     )
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="report directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = tr.TraceParams()
     chat = commands.add_parser(
         "chat",
-        help="replay chat traffic against direct, nginx and qbproxy",
+        help="replay chat traffic against direct, nginx, qbproxy and qbproxy-reload",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     chat.add_argument("--realms", type=int, default=d.realms, help="companies in the trace")

@@ -153,6 +153,7 @@ async def run_chat(options: ChatOptions, log: Callable[[str], None] = print) -> 
         "contenders": results,
     }
     report["floor"] = rep.floor(results, len(trace.company.realms))
+    report["cdc_vs_reload"] = rep.cdc_vs_reload(results)
     report["targets"] = rep.chat_targets(results)
     if options.out_dir is not None:
         out = options.out_dir

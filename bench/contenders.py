@@ -1,6 +1,7 @@
-"""The three contenders, each an async context manager yielding the base URL apps would use:
-Intuit direct (the fake itself), nginx `proxy_cache`, and `qbproxy serve` as a subprocess
-(embedded Postgres under a private directory, or a fresh database on a given server)."""
+"""The contenders, each an async context manager yielding the base URL apps would use: Intuit
+direct (the fake itself), nginx `proxy_cache`, and `qbproxy serve` as a subprocess (embedded
+Postgres under a private directory, or a fresh database on a given server), once refreshing
+expired tables by CDC and once (`qbproxy-reload`) reloading them whole."""
 
 from __future__ import annotations
 
@@ -22,9 +23,17 @@ import aiohttp
 from bench import nginx
 from bench.common import free_port
 
-NAMES = ("direct", "nginx", "qbproxy")
+NAMES = ("direct", "nginx", "qbproxy", "qbproxy-reload")
+# qbproxy's variants and their `sync.cdc`; otherwise identical, so their upstream calls show
+# what CDC saves over whole reloads (README "Freshness").
+QBPROXY_CDC = {"qbproxy": True, "qbproxy-reload": False}
 # How each contender says whether it answered from cache, and what counts as a hit/miss.
-CACHE_HEADER = {"direct": None, "nginx": "X-Cache-Status", "qbproxy": "X-Cache"}
+CACHE_HEADER = {
+    "direct": None,
+    "nginx": "X-Cache-Status",
+    "qbproxy": "X-Cache",
+    "qbproxy-reload": "X-Cache",
+}
 HIT_VALUES = frozenset({"HIT", "STALE", "UPDATING", "REVALIDATED"})
 MISS_VALUES = frozenset({"MISS", "EXPIRED"})
 
@@ -101,9 +110,13 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 @contextlib.asynccontextmanager
-async def qbproxy(upstream_url: str, settings: ProxySettings) -> AsyncIterator[Running]:
+async def qbproxy(
+    upstream_url: str, settings: ProxySettings, name: str = "qbproxy"
+) -> AsyncIterator[Running]:
     """`python -m qbproxy serve` with an empty config file, so only qbproxy's defaults and the
-    variables set here apply (inherited QBPROXY_* variables are dropped)."""
+    variables set here apply (inherited QBPROXY_* variables are dropped). `name` picks the
+    variant; its `sync.cdc` is set after `extra_env`, so the variant keeps its meaning."""
+    cdc = QBPROXY_CDC[name]
     with tempfile.TemporaryDirectory(prefix="qbproxy-bench-") as tmp:
         workdir = Path(tmp)
         with contextlib.ExitStack() as stack:
@@ -131,6 +144,7 @@ async def qbproxy(upstream_url: str, settings: ProxySettings) -> AsyncIterator[R
             if settings.workers is not None:
                 env["QBPROXY_SERVER_WORKERS"] = str(settings.workers)
             env |= dict(settings.extra_env)
+            env["QBPROXY_SYNC_CDC"] = "true" if cdc else "false"
             config = workdir / "proxy.toml"
             config.write_text("# qbproxy benchmark: defaults and QBPROXY_* variables only\n")
             log = workdir / "serve.log"
@@ -152,9 +166,10 @@ async def qbproxy(upstream_url: str, settings: ProxySettings) -> AsyncIterator[R
                 notes: dict[str, object] = {
                     "database": "given server, fresh database" if settings.dsn else "embedded",
                     "workers": settings.workers if settings.workers is not None else "default",
+                    "cdc": cdc,
                 }
                 yield Running(
-                    "qbproxy",
+                    name,
                     f"http://127.0.0.1:{port}",
                     proc.pid,
                     f"http://127.0.0.1:{admin_port}",
@@ -192,8 +207,8 @@ async def start(
                     yield Running("nginx", url, notes={"cache_valid_seconds": cache_valid_seconds})
             except nginx.NginxUnavailable as exc:
                 raise Unavailable(str(exc)) from exc
-    elif name == "qbproxy":
-        async with qbproxy(upstream_url, proxy or ProxySettings()) as running:
+    elif name in QBPROXY_CDC:
+        async with qbproxy(upstream_url, proxy or ProxySettings(), name) as running:
             yield running
     else:
         raise ValueError(f"unknown contender {name!r}; choose from {', '.join(NAMES)}")

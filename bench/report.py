@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import optional, summarize
-from bench.contenders import cache_class
+from bench.contenders import QBPROXY_CDC, cache_class
 from bench.replay import Exchange, Replay
 from qbproxy.sandbox import Sandbox
 
@@ -101,9 +101,14 @@ def stale_reads(replay: Replay, history: History) -> tuple[int, int, int, list[S
     return stale_reads_n, stale_docs, checked, examples
 
 
+# Purposes of upstream calls, in the order the report lists them.
+PURPOSES = ("writes", "table_load_pages", "cdc", "queries", "entity_reads", "other")
+
+
 def upstream_breakdown(sandbox: Sandbox) -> dict[str, int]:
-    """What reached the fake Intuit, by purpose: a proxy's whole-table load pages
-    (`... STARTPOSITION n MAXRESULTS 1000`, which the trace itself never sends) apart."""
+    """What reached the fake Intuit, by purpose (every key of PURPOSES): a proxy's whole-table
+    load pages (`... STARTPOSITION n MAXRESULTS 1000`, which the trace itself never sends)
+    apart from other queries, and its CDC calls apart from both."""
     out: Counter[str] = Counter()
     for call in sandbox.calls:
         if call.kind == "query" and call.query and _LOAD_PAGE.search(call.query):
@@ -114,9 +119,11 @@ def upstream_breakdown(sandbox: Sandbox) -> dict[str, int]:
             out["entity_reads"] += 1
         elif call.kind == "write":
             out["writes"] += 1
+        elif call.kind == "cdc":
+            out["cdc"] += 1
         else:
-            out[call.kind] += 1
-    return dict(sorted(out.items()))
+            out["other"] += 1
+    return {purpose: out[purpose] for purpose in PURPOSES}
 
 
 # -- per contender ------------------------------------------------------------------------------
@@ -147,7 +154,8 @@ def contender_report(
             "query": sandbox.count("query"),
             "read": sandbox.count("read"),
             "write": sandbox.count("write"),
-            "other": sandbox.count("other") + sandbox.count("batch") + sandbox.count("cdc"),
+            "cdc": sandbox.count("cdc"),
+            "other": sandbox.count("other") + sandbox.count("batch"),
         },
         "upstream_breakdown": upstream_breakdown(sandbox),
         "cache": {k: len(v) for k, v in sorted(by_class.items())},
@@ -224,6 +232,34 @@ def add_reductions(contenders: Sequence[dict[str, Any]]) -> None:
         c["read_call_reduction_vs_direct"] = (
             round(1 - reads_now / reads_base, 4) if reads_base else None
         )
+
+
+def cdc_vs_reload(contenders: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """qbproxy refreshing by CDC against qbproxy reloading whole (`sync.cdc` off), when both
+    ran: upstream calls in all and those that refreshed tables (CDC calls and load pages)."""
+    by = {c["name"]: c for c in contenders if c["available"]}
+    with_cdc = next((by[n] for n in QBPROXY_CDC if QBPROXY_CDC[n] and n in by), None)
+    reload = next((by[n] for n in QBPROXY_CDC if not QBPROXY_CDC[n] and n in by), None)
+    if with_cdc is None or reload is None:
+        return None
+
+    def side(c: Mapping[str, Any]) -> dict[str, Any]:
+        purposes = c["upstream_breakdown"]
+        return {
+            "name": c["name"],
+            "calls": c["upstream_calls"]["total"],
+            "cdc": purposes["cdc"],
+            "table_load_pages": purposes["table_load_pages"],
+            "refresh_calls": purposes["cdc"] + purposes["table_load_pages"],
+        }
+
+    ours, theirs = side(with_cdc), side(reload)
+    return {
+        "cdc": ours,
+        "reload": theirs,
+        "calls_saved": theirs["calls"] - ours["calls"],
+        "reduction": (round(1 - ours["calls"] / theirs["calls"], 4) if theirs["calls"] else None),
+    }
 
 
 # -- targets ------------------------------------------------------------------------------------
@@ -340,12 +376,57 @@ def chat_markdown(report: Mapping[str, Any]) -> str:
             f"{best['calls']} upstream calls, at best {best['best_reduction']:.1%} fewer "
             "than direct.",
         ]
+    lines += _purposes_markdown(report["contenders"])
+    versus = report.get("cdc_vs_reload")
+    if versus:
+        ours, theirs = versus["cdc"], versus["reload"]
+        saved = versus["calls_saved"]
+        share = "" if versus["reduction"] is None else f", {abs(versus['reduction']):.1%}"
+        lines += [
+            "",
+            f"CDC against whole reloads: {ours['name']} made {ours['calls']} upstream calls "
+            f"with CDC, {theirs['name']} {theirs['calls']} with whole reloads "
+            f"({abs(saved)} {'fewer' if saved >= 0 else 'more'} with CDC{share}); tables "
+            f"were loaded or refreshed by {ours['cdc']} CDC calls + "
+            f"{ours['table_load_pages']} load pages against {theirs['table_load_pages']} "
+            "load pages.",
+        ]
     targets = report.get("targets") or []
     if targets:
         lines += ["", "Targets (design.md), qbproxy:"]
         for t in targets:
             lines.append(f"- {'met' if t['met'] else 'MISSED'}: {t['target']} ({t['value']})")
     return "\n".join(lines)
+
+
+_PURPOSE_HEADINGS = {
+    "writes": "writes",
+    "table_load_pages": "table-load pages",
+    "cdc": "CDC calls",
+    "queries": "queries",
+    "entity_reads": "entity reads",
+    "other": "other",
+}
+
+
+def _purposes_markdown(contenders: Sequence[Mapping[str, Any]]) -> list[str]:
+    available = [c for c in contenders if c["available"]]
+    if not available:
+        return []
+    lines = [
+        "",
+        "Upstream calls by purpose (the fake Intuit's log):",
+        "",
+        "| contender | " + " | ".join(_PURPOSE_HEADINGS[p] for p in PURPOSES) + " | total |",
+        "|---|" + "--:|" * (len(PURPOSES) + 1),
+    ]
+    for c in available:
+        purposes = c["upstream_breakdown"]
+        counts = [str(purposes.get(p, 0)) for p in PURPOSES]
+        lines.append(
+            f"| {c['name']} | " + " | ".join(counts) + f" | {c['upstream_calls']['total']} |"
+        )
+    return lines
 
 
 def public(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -366,7 +447,12 @@ def chat_chart(report: Mapping[str, Any], path: Path) -> Path | None:
     plt = optional("matplotlib.pyplot")
     available = [c for c in report["contenders"] if c["available"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), width_ratios=(2, 1))
-    colors = {"direct": "tab:gray", "nginx": "tab:green", "qbproxy": "tab:blue"}
+    colors = {
+        "direct": "tab:gray",
+        "nginx": "tab:green",
+        "qbproxy": "tab:blue",
+        "qbproxy-reload": "tab:purple",
+    }
     for c in available:
         values = c.get("_latencies") or []
         if values:
