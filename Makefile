@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint mypy test demo bench bench-tools bench-hitpath all clean
+.PHONY: install node-deps lint mypy test demo bench bench-tools bench-hitpath all clean
 
 install: $(STAMP)
 
@@ -14,6 +14,18 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# node-quickbooks, the versions in tests/node/package-lock.json, for
+# tests/integration/test_node_quickbooks.py. Without npm this fails: the test is not skipped.
+NODE_DIR := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm not found; install Node.js 18+ with npm (tests/integration/test_node_quickbooks.py runs node-quickbooks)" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 lint: install
 	$(BIN)/ruff check qbproxy tests bench
 	$(BIN)/ruff format --check qbproxy tests bench
@@ -21,7 +33,7 @@ lint: install
 mypy: install
 	$(BIN)/mypy
 
-test: install
+test: install node-deps
 	$(BIN)/pytest
 
 demo: install
@@ -47,4 +59,4 @@ bench-hitpath: install bench-tools
 all: lint mypy test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .qbproxy-data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .qbproxy-data $(NODE_DIR)/node_modules
