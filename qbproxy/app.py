@@ -20,7 +20,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from qbproxy import admin, handlers, webhooks
+from qbproxy.ahead import RefreshAhead
 from qbproxy.config import Settings, redact_dsn
+from qbproxy.demand import Demand
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
 from qbproxy.fill import Loader
@@ -37,6 +39,7 @@ from qbproxy.upstream import Upstream
 log = logging.getLogger("qbproxy.app")
 
 _MIGRATE_RETRY_SECONDS = 2.0
+_PRUNE_SECONDS = 3600.0
 
 
 def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -64,6 +67,20 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         sync=settings.sync,
     )
     hot = HotCache(settings.cache.memory_bytes)
+    # A table asked about within one TTL is in use: a realm left alone that long gets at
+    # most one more refresh ahead, then expires.
+    demand = Demand(idle_seconds=settings.cache.ttl_seconds)
+    ahead = RefreshAhead(
+        demand,
+        store,
+        loader,
+        tokens,
+        hot,
+        metrics,
+        clock,
+        ttl_seconds=settings.cache.ttl_seconds,
+        ahead_seconds=settings.sync.refresh_ahead_seconds,
+    )
     proxy = Proxy(
         settings=settings,
         metrics=metrics,
@@ -73,6 +90,8 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         tokens=tokens,
         hot=hot,
         invalidation=Invalidation(hot, f"{socket.gethostname()}:{uuid.uuid4().hex}", clock),
+        demand=demand,
+        ahead=ahead,
         clock=clock,
     )
     app = web.Application(
@@ -87,6 +106,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
     app[PROXY] = proxy
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_upstream)
+    app.cleanup_ctx.append(_background)
     webhooks.install(app, settings.webhooks)
     app.router.add_route("*", "/{tail:.*}", handlers.handle)
     return app
@@ -98,6 +118,31 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     yield
     await proxy.loader.close()
     await proxy.upstream.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """Work no request waits for: refresh-ahead, and pruning token trust rows."""
+    proxy = app[PROXY]
+    tasks = [
+        asyncio.create_task(proxy.ahead.run(proxy.migrated)),
+        asyncio.create_task(_prune_tokens(proxy)),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _prune_tokens(proxy: Proxy) -> None:
+    """Drop token trust rows too old to vouch for anyone, so the table does not grow with
+    every token ever seen by a long-running instance (start-up prunes too)."""
+    await proxy.migrated.wait()
+    while True:
+        await asyncio.sleep(_PRUNE_SECONDS)
+        try:
+            await proxy.tokens.prune()
+        except StoreUnavailable as exc:
+            log.debug("token trust not pruned this time: %s", exc)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -157,15 +157,8 @@ class Loader:
         self, realm: str, entity: Entity, headers: Mapping[str, str]
     ) -> tuple[LoadResult, bool]:
         """(result, led): led is False when this call waited on another caller's load."""
-        key = (realm, entity.name)
-        task = self._inflight.get(key)
-        led = task is None
-        if task is None:
-            # Its own task: a client that hangs up does not cancel the load others wait on.
-            task = asyncio.create_task(self._refresh(realm, entity, dict(headers)))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
-        else:
+        task, led = self._start(realm, entity, headers, fresh_for=0.0)
+        if not led:
             self._metrics.singleflight_waits.labels(entity.name).inc()
         result = await asyncio.shield(task)
         if isinstance(result, Loaded):
@@ -177,15 +170,50 @@ class Loader:
                 return Discarded(), led
         return result, led
 
+    async def refresh_ahead(
+        self, realm: str, entity: Entity, headers: Mapping[str, str], fresh_for: float
+    ) -> LoadResult:
+        """Refresh a complete table that expires within `fresh_for` seconds (refresh-ahead,
+        qbproxy/ahead.py), or join the refresh of it already in flight. Loaded(None) when it
+        needs none (another instance refreshed it), Discarded when it is no longer complete
+        (purged or expired meanwhile: the next request refreshes it)."""
+        task, _ = self._start(realm, entity, headers, fresh_for=fresh_for)
+        return await asyncio.shield(task)
+
+    def _start(
+        self, realm: str, entity: Entity, headers: Mapping[str, str], *, fresh_for: float
+    ) -> tuple[asyncio.Task[LoadResult], bool]:
+        """The refresh of the table in flight here, or a new one: (task, started)."""
+        key = (realm, entity.name)
+        task = self._inflight.get(key)
+        if task is not None:
+            return task, False
+        # Its own task: a client that hangs up does not cancel the load others wait on.
+        task = asyncio.create_task(self._refresh(realm, entity, dict(headers), fresh_for))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return task, True
+
     async def close(self) -> None:
         tasks = [*self._inflight.values(), *self._cdc_inflight.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _refresh(self, realm: str, entity: Entity, headers: dict[str, str]) -> LoadResult:
+    async def _refresh(
+        self, realm: str, entity: Entity, headers: dict[str, str], fresh_for: float
+    ) -> LoadResult:
+        """Refresh the table unless it is complete for `fresh_for` more seconds (0: unless
+        it is complete at all)."""
+        ttl = self._ttl_seconds - fresh_for
+        if fresh_for > 0:
+            state = await self._store.table_state(realm, entity, self._ttl_seconds)
+            if state is None or not state.complete:
+                return Discarded()
+            if state.age is not None and state.age < ttl:
+                return Loaded(None)
         if self._sync.cdc:
-            result = await self._refresh_by_cdc(realm, entity, headers)
+            result = await self._refresh_by_cdc(realm, entity, headers, ttl)
             if result is not None:
                 return result
         return await self._load(realm, entity, headers)
@@ -296,11 +324,11 @@ class Loader:
     # --- incremental refresh through CDC ---------------------------------------------
 
     async def _refresh_by_cdc(
-        self, realm: str, entity: Entity, headers: dict[str, str]
+        self, realm: str, entity: Entity, headers: dict[str, str], ttl: float
     ) -> LoadResult | None:
         """The table refreshed by the realm's CDC call (this caller's, or one in flight
-        that covers it), or None: load it whole."""
-        now, states = await self._store.sync_states(realm, self._ttl_seconds)
+        that covers it), or None: load it whole. A table complete under `ttl` needs none."""
+        now, states = await self._store.sync_states(realm, ttl)
         state = next((s for s in states if s.entity == entity.name), None)
         if state is not None and state.complete:
             return Loaded(None)  # refreshed since the caller looked (a CDC just landed)
@@ -361,7 +389,18 @@ class Loader:
                     tickets[entity.name] = ticket
                 elif entity.name == requested.name:
                     return {requested.name: _Busy()}
-            return await self._cdc_call(realm, tickets, synced, headers)
+            # A refresh elsewhere may have landed between the read above and the leases:
+            # its tables are fresh, and asking again would only be discarded (asked_from).
+            _, now_states = await self._store.sync_states(realm, self._ttl_seconds)
+            moved = {
+                state.entity
+                for state in now_states
+                if state.entity in tickets and state.synced_at != synced[state.entity].synced_at
+            }
+            if requested.name in moved:
+                return {requested.name: Loaded(None)}
+            unmoved = {name: t for name, t in tickets.items() if name not in moved}
+            return await self._cdc_call(realm, unmoved, synced, headers)
         finally:
             for ticket in tickets.values():
                 await self._unclaim(realm, ticket.entity)

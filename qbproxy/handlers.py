@@ -7,6 +7,7 @@ forwarded: a wrong answer is worse than a slow one (design.md, promise 5).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -70,6 +71,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     proxy.in_flight += 1
     try:
         outcome = await _dispatch(request, proxy)
+    except asyncio.CancelledError:
+        # Shutdown cancelled it after server.shutdown_timeout_seconds: still one line.
+        elapsed = (time.perf_counter() - started) * 1000
+        access.info("%s %s cancelled %.1fms", request.method, request.path, elapsed)
+        raise
     finally:
         proxy.in_flight -= 1
     elapsed = time.perf_counter() - started
@@ -167,6 +173,7 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
     if generation is not None and await proxy.tokens.trusted(route.realm, authorization):
         fragment = proxy.hot.answer(key, generation)
         if fragment is not None:
+            _in_use(proxy, route.realm, entity, authorization)
             proxy.metrics.calls_saved.labels(entity.name).inc()
             body = qbo.query_body(fragment, proxy.wall_clock())
             return outcome(_local_response(body, HIT), HIT)
@@ -175,6 +182,7 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
         if state is not None and state.complete:
             _learn_state(proxy, route.realm, entity, state)
             if await proxy.tokens.trusted(route.realm, authorization):
+                _in_use(proxy, route.realm, entity, authorization)
                 proxy.metrics.calls_saved.labels(entity.name).inc()
                 response = await _answer(proxy, route.realm, plan, HIT, state.generation)
                 return outcome(response, HIT)
@@ -194,6 +202,7 @@ async def _query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outco
             # The loader recorded whether Intuit accepted its caller's token; every other
             # waiter (in this instance or another) is answered only if its own token is.
             if await proxy.tokens.trusted(route.realm, authorization):
+                _in_use(proxy, route.realm, entity, authorization)
                 try:
                     return outcome(await _answer(proxy, route.realm, plan, MISS), MISS)
                 except StoreUnavailable as exc:
@@ -303,6 +312,13 @@ def _hot_generation(proxy: Proxy, realm: str, entity: Entity) -> int | None:
     return proxy.hot.complete_generation(realm, entity.name, proxy.clock())
 
 
+def _in_use(proxy: Proxy, realm: str, entity: Entity, authorization: str | None) -> None:
+    """A trusted caller was answered about the table: keep it refreshed ahead for a while,
+    with this caller's token (qbproxy/demand.py)."""
+    if authorization is not None:
+        proxy.demand.used(realm, entity.name, authorization, proxy.clock())
+
+
 def _learn_state(proxy: Proxy, realm: str, entity: Entity, state: TableState) -> None:
     if proxy.hot.enabled and state.age is not None:
         remaining = proxy.settings.cache.ttl_seconds - state.age
@@ -329,6 +345,7 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
     if trusted and generation is not None:
         kept = proxy.hot.answer(key, generation)
         if kept is not None:
+            _in_use(proxy, route.realm, entity, authorization)
             proxy.metrics.calls_saved.labels(entity.name).inc()
             body = qbo.entity_body(entity.name, kept, proxy.wall_clock())
             return Outcome(_local_response(body, HIT), HIT, "read", entity.name, route.realm)
@@ -336,6 +353,7 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
         if trusted:
             doc = await proxy.store.fresh_row(route.realm, entity, int(route.entity_id), ttl)
             if doc is not None:
+                _in_use(proxy, route.realm, entity, authorization)
                 proxy.metrics.calls_saved.labels(entity.name).inc()
                 encoded = doc.encode()
                 if generation is not None:

@@ -95,6 +95,14 @@ class Metrics:
             ["entity"],
             registry=registry,
         )
+        self.refresh_ahead = Counter(
+            "qbproxy_refresh_ahead",
+            "Background refreshes of in-use tables about to expire, by outcome (refreshed, "
+            "discarded: a purge came first, failed: Intuit refused or failed, no_token: no "
+            "trusted token for the realm, so nothing was asked).",
+            ["outcome"],
+            registry=registry,
+        )
         self.store_errors = Counter(
             "qbproxy_store_errors",
             "Cache lookups or fills abandoned because Postgres failed; the request was forwarded.",

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from qbproxy.ahead import RefreshAhead
 from qbproxy.config import Settings
+from qbproxy.demand import Demand
 from qbproxy.fill import Loader
 from qbproxy.hot import HotCache
 from qbproxy.invalidation import Invalidation
@@ -34,6 +36,9 @@ class Proxy:
     tokens: Tokens
     hot: HotCache
     invalidation: Invalidation
+    # Tables in use, and the token refresh-ahead may use per realm (memory only).
+    demand: Demand
+    ahead: RefreshAhead
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)

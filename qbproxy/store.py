@@ -140,6 +140,15 @@ _UPSERT = {e.name: _upsert_sql(e) for e in ENTITIES}
 _DROP_OLDER = {e.name: _drop_older_sql(e) for e in ENTITIES}
 _FRESH_ROW = {e.name: FRESH_ROW.format(table=e.table) for e in ENTITIES}
 
+# Seconds each complete table of these realms stays fresh (refresh-ahead, qbproxy/ahead.py).
+FRESHNESS_LEFT = """
+SELECT realm_id, entity,
+       extract(epoch FROM loaded_at + make_interval(secs => $2) - now())::float8 AS remaining
+FROM qbo_table_state
+WHERE realm_id = ANY($1::text[]) AND complete_generation = generation
+  AND loaded_at > now() - make_interval(secs => $2)
+"""
+
 # --- incremental refresh through Intuit's CDC (qbproxy/cdc.py, qbproxy/fill.py) ----------
 
 SYNC_STATES = """
@@ -283,6 +292,15 @@ class Store:
         return TableState(
             row["generation"], row["complete"], row["loaded_at"], row["leased"], row["age"]
         )
+
+    async def freshness_left(
+        self, realms: Sequence[str], ttl: float
+    ) -> dict[tuple[str, str], float]:
+        """(realm, entity) -> seconds until each complete table of `realms` expires; a table
+        not complete (purged, expired, never loaded) is absent."""
+        async with self._conn("state") as conn:
+            rows = await conn.fetch(FRESHNESS_LEFT, list(realms), ttl)
+        return {(r["realm_id"], r["entity"]): r["remaining"] for r in rows}
 
     async def begin_fill(self, realm: str, entity: Entity) -> FillTicket:
         async with self._conn("begin_fill") as conn:

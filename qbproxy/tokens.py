@@ -31,6 +31,10 @@ class Tokens:
         """Adopt the instances' shared key (after migrations), and drop trust rows too old
         to vouch for anyone, so the table does not grow with every token ever seen."""
         self._trust.rekey(await self._store.proxy_secret(secrets.token_bytes(32)))
+        await self.prune()
+
+    async def prune(self) -> None:
+        """Drop trust rows too old to vouch for anyone."""
         await self._store.forget_tokens_older_than(self._trust_seconds)
 
     async def trusted(self, realm: str, authorization: str | None) -> bool:

@@ -238,7 +238,11 @@ async def test_memory_never_serves_an_answer_from_before_a_refresh(
     """Answers kept in memory are keyed by generation: a CDC that lands changes, or a whole
     reload of an expired table, moves the generation on, so an answer kept before it is not
     served once another query has told memory the table is complete again."""
-    proxy = await proxy_for(intuit.url, cache_ttl_seconds="2", sync_cdc=cdc)
+    # Refresh-ahead off: the refresh is the request's (test_refresh_ahead.py covers memory
+    # after a background refresh).
+    proxy = await proxy_for(
+        intuit.url, cache_ttl_seconds="2", sync_cdc=cdc, sync_refresh_ahead_seconds="0"
+    )
     kept, other = EVERYTHING["Customer"], "SELECT * FROM Customer ORDERBY DisplayName"
     await via(proxy, intuit, kept)
     assert (await via(proxy, intuit, kept))[0] == "HIT"  # kept in memory

@@ -187,5 +187,6 @@ async def test_sigterm_cuts_a_request_held_past_the_shutdown_timeout(
                     await in_flight
             log = await serving.log()
         assert "Traceback" not in log, log
+        assert f"GET /v3/company/{REALM}/query cancelled" in log  # still an access line
     finally:
         gate.release()

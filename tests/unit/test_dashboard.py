@@ -56,6 +56,7 @@ def test_dashboard_shows_what_operators_asked_for() -> None:
         "qbproxy_upstream_throttle_avoided_total",
         "qbproxy_stale_serves_total",
         "qbproxy_fills_total",
+        "qbproxy_refresh_ahead_total",
         "qbproxy_purges_total",
         "qbproxy_cache_rows",
         "qbproxy_cache_tables_complete",

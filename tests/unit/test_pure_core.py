@@ -20,6 +20,7 @@ PURE = [
     "qbproxy.circuit",
     "qbproxy.cdc",
     "qbproxy.webhook_events",
+    "qbproxy.demand",
 ]
 IO = ("aiohttp", "asyncpg", "asyncio", "prometheus_client", "psycopg", "socket")
 

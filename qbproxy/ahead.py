@@ -1,0 +1,167 @@
+"""Refresh-ahead: refresh in-use tables shortly before their TTL runs out, in the background,
+so that a busy realm's reads stay hits across TTL boundaries (stale-while-revalidate,
+except that nothing stale is ever served: the old rows are still within their TTL).
+
+Every tick, one statement asks Postgres how long each complete table of the realms in use
+(qbproxy/demand.py) stays fresh. A table within `sync.refresh_ahead_seconds` of expiry is
+refreshed through the loader, with the last token a trusted caller of that realm presented:
+one CDC call for the realm's tables (qbproxy/fill.py), under the same generation guard and
+lease as any refresh, so a refresh racing a write does not land and instances do not refresh
+a table twice. A realm with no trusted token gets nothing; a failed refresh is not retried
+until the table expires, when the next request refreshes (or serves stale) as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from qbproxy.demand import Demand, due
+from qbproxy.errors import StoreUnavailable, UpstreamError
+from qbproxy.fill import Discarded, Loaded, Loader, Refused
+from qbproxy.hot import HotCache
+from qbproxy.metrics import Metrics
+from qbproxy.schema import ENTITIES, Entity
+from qbproxy.store import Store
+from qbproxy.tokens import Tokens
+
+log = logging.getLogger("qbproxy.ahead")
+
+# The tick is a fraction of the window (a table is looked at a few times within it), and
+# at most this many seconds.
+_MAX_TICK_SECONDS = 5.0
+_MIN_TICK_SECONDS = 0.05
+
+
+def effective_ahead(ahead_seconds: float, ttl_seconds: float) -> float:
+    """The refresh-ahead window: at most half the TTL, so a table is not refreshed again as
+    soon as it was refreshed (a refresh-ahead as long as the TTL would never stop)."""
+    return min(ahead_seconds, ttl_seconds / 2)
+
+
+class RefreshAhead:
+    def __init__(
+        self,
+        demand: Demand,
+        store: Store,
+        loader: Loader,
+        tokens: Tokens,
+        hot: HotCache,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        *,
+        ttl_seconds: float,
+        ahead_seconds: float,
+    ) -> None:
+        self._demand = demand
+        self._store = store
+        self._loader = loader
+        self._tokens = tokens
+        self._hot = hot
+        self._metrics = metrics
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self.ahead = effective_ahead(ahead_seconds, ttl_seconds)
+        self.tick_seconds = min(_MAX_TICK_SECONDS, max(_MIN_TICK_SECONDS, self.ahead / 4))
+        self._running: dict[str, asyncio.Task[None]] = {}
+        # Realm -> when it may be tried again after a refresh that did not land.
+        self._resting: dict[str, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.ahead > 0
+
+    async def run(self, ready: asyncio.Event) -> None:
+        """Tick until cancelled, once the cache is usable (migrations applied)."""
+        if not self.enabled:
+            return
+        await ready.wait()
+        try:
+            while True:
+                await asyncio.sleep(self.tick_seconds)
+                try:
+                    await self.tick()
+                except StoreUnavailable as exc:
+                    log.debug("refresh-ahead skipped a tick: %s", exc)
+        finally:
+            await self.close()
+
+    async def tick(self) -> None:
+        """Start a background refresh for each in-use realm with a table about to expire."""
+        now = self._clock()
+        in_use = self._demand.in_use(now)
+        for realm in [r for r, until in self._resting.items() if until <= now]:
+            del self._resting[realm]
+        candidates = [r for r in in_use if r not in self._running and r not in self._resting]
+        if not candidates:
+            return
+        left = await self._store.freshness_left(candidates, self._ttl)
+        for realm in candidates:
+            expiring = [
+                entity
+                for entity in ENTITIES
+                if entity.name in in_use[realm] and due(left.get((realm, entity.name)), self.ahead)
+            ]
+            if not expiring:
+                continue
+            authorization = self._demand.token(realm)
+            if authorization is None or not await self._tokens.trusted(realm, authorization):
+                if authorization is not None:
+                    self._demand.forget_token(realm, authorization)
+                self._metrics.refresh_ahead.labels("no_token").inc()
+                continue
+            self._running[realm] = asyncio.create_task(
+                self._refresh(realm, expiring, authorization)
+            )
+
+    async def _refresh(self, realm: str, expiring: list[Entity], authorization: str) -> None:
+        try:
+            await self._refresh_tables(realm, expiring, authorization)
+        finally:
+            self._running.pop(realm, None)
+
+    async def _refresh_tables(self, realm: str, expiring: list[Entity], authorization: str) -> None:
+        headers = {"Authorization": authorization}
+        for entity in expiring:
+            # The first call refreshes every table CDC covers; for those, later calls find
+            # the table fresh again and ask nothing.
+            try:
+                result = await self._loader.refresh_ahead(realm, entity, headers, self.ahead)
+            except (UpstreamError, StoreUnavailable) as exc:
+                self._failed(realm, entity, str(exc))
+                return
+            match result:
+                case Loaded():
+                    self._metrics.refresh_ahead.labels("refreshed").inc()
+                    await self._learn(realm, entity)
+                case Refused(answer):
+                    if answer.status in (401, 403):
+                        self._demand.forget_token(realm, authorization)
+                    self._failed(realm, entity, f"Intuit answered {answer.status}")
+                    return
+                case Discarded():
+                    self._metrics.refresh_ahead.labels("discarded").inc()
+
+    def _failed(self, realm: str, entity: Entity, why: str) -> None:
+        self._metrics.refresh_ahead.labels("failed").inc()
+        self._resting[realm] = self._clock() + self.ahead
+        log.info("[CACHE] refresh-ahead of %s for realm %s failed: %s", entity.name, realm, why)
+
+    async def _learn(self, realm: str, entity: Entity) -> None:
+        """Tell this worker's memory the table's new lease of life at once (other workers
+        learn it from Postgres when their memory's expiry comes)."""
+        if not self._hot.enabled:
+            return
+        with contextlib.suppress(StoreUnavailable):
+            state = await self._store.table_state(realm, entity, self._ttl)
+            if state is not None and state.age is not None:
+                remaining = self._ttl - state.age if state.complete else 0.0
+                self._hot.learn(realm, entity.name, state.generation, remaining, self._clock())
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
