@@ -85,6 +85,9 @@ class RefreshAhead:
                     await self.tick()
                 except StoreUnavailable as exc:
                     log.debug("refresh-ahead skipped a tick: %s", exc)
+                except Exception:
+                    # A bug here must not end refresh-ahead for good: requests still refresh.
+                    log.exception("refresh-ahead tick failed")
         finally:
             await self.close()
 
@@ -119,6 +122,8 @@ class RefreshAhead:
     async def _refresh(self, realm: str, expiring: list[Entity], authorization: str) -> None:
         try:
             await self._refresh_tables(realm, expiring, authorization)
+        except Exception:
+            log.exception("refresh-ahead of realm %s failed", realm)
         finally:
             self._running.pop(realm, None)
 
