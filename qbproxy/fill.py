@@ -180,6 +180,21 @@ class Loader:
         task, _ = self._start(realm, entity, headers, fresh_for=fresh_for)
         return await asyncio.shield(task)
 
+    async def refresh_incrementally(
+        self, realm: str, entity: Entity, headers: Mapping[str, str]
+    ) -> LoadResult | None:
+        """The table brought up to date by the realm's CDC call, if CDC qualifies for it;
+        None when only a whole load would (never loaded, CDC off, the daily reload due).
+        Loaded only if the table is complete now, as for load_table."""
+        if not self._sync.cdc:
+            return None
+        result = await self._refresh_by_cdc(realm, entity, dict(headers), self._ttl_seconds)
+        if isinstance(result, Loaded):
+            state = await self._store.table_state(realm, entity, self._ttl_seconds)
+            if state is None or not state.complete:
+                return Discarded()
+        return result
+
     def _start(
         self, realm: str, entity: Entity, headers: Mapping[str, str], *, fresh_for: float
     ) -> tuple[asyncio.Task[LoadResult], bool]:

@@ -362,6 +362,10 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
                     qbo.entity_body(entity.name, encoded, proxy.wall_clock()), HIT
                 )
                 return Outcome(response, HIT, "read", entity.name, route.realm)
+            assert authorization is not None  # trusted
+            refreshed = await _read_refreshed(proxy, route, authorization)
+            if refreshed is not None:
+                return Outcome(refreshed, MISS, "read", entity.name, route.realm)
         ticket = await proxy.store.begin_fill(route.realm, entity)
     except StoreUnavailable as exc:
         return _bypass(await _store_failed(request, proxy, exc, None), "read", route.realm)
@@ -392,6 +396,32 @@ async def _read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome
     if answer.status == 200:
         await _fill_row(proxy, ticket, _entity_row(entity, answer.body, route.entity_id))
     return Outcome(_relay(answer, MISS), MISS, "read", entity.name, route.realm)
+
+
+async def _read_refreshed(
+    proxy: Proxy, route: ReadRoute, authorization: str
+) -> web.Response | None:
+    """A table loaded whole before but incomplete now (a write purged it, or its TTL ran
+    out) is brought up to date by the realm's one CDC call, and the entity read from it:
+    the one call the read would have cost, after which the rest of the realm's tables are
+    fresh too. None: ask Intuit for the entity alone (never loaded, CDC not possible,
+    Intuit failing or refusing, no such row)."""
+    entity = route.entity
+    try:
+        result = await proxy.loader.refresh_incrementally(
+            route.realm, entity, {"Authorization": authorization}
+        )
+    except UpstreamError:
+        return None
+    if not isinstance(result, Loaded):
+        return None
+    doc = await proxy.store.fresh_row(
+        route.realm, entity, int(route.entity_id), proxy.settings.cache.ttl_seconds
+    )
+    if doc is None:
+        return None
+    _in_use(proxy, route.realm, entity, authorization)
+    return _local_response(qbo.entity_body(entity.name, doc.encode(), proxy.wall_clock()), MISS)
 
 
 async def _fill_row(

@@ -257,6 +257,54 @@ async def test_memory_never_serves_an_answer_from_before_a_refresh(
     assert page == await direct(intuit, kept)
 
 
+# --- reads by id ---------------------------------------------------------------------------
+
+
+async def test_a_read_after_a_write_refreshes_the_realm_by_one_cdc_call(
+    intuit: Intuit, proxy: Running
+) -> None:
+    await warm(proxy, intuit)
+    invoice = next(i for i in intuit.sandbox.entities(REALM, "Invoice") if i["Balance"] > 0)
+    amount = min(10.0, invoice["Balance"])
+    payment = {
+        "CustomerRef": invoice["CustomerRef"],
+        "TotalAmt": amount,
+        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+    }
+    await write(proxy, intuit, "payment", payment)  # purges all three tables
+    intuit.sandbox.reset_calls()
+
+    status, headers, body = await proxy.get(
+        f"{BASE}/invoice/{invoice['Id']}", headers=intuit.auth()
+    )
+
+    assert (status, headers["X-Cache"]) == (200, "MISS")
+    read = without_time(body)["Invoice"]
+    assert read == intuit.sandbox.get(REALM, "Invoice", invoice["Id"])
+    assert read["Balance"] == invoice["Balance"] - amount  # the write is seen
+    # The call the read would have cost refreshed the realm: the queries after it are hits.
+    assert upstream_calls(intuit) == {"cdc": 1, "query": 0, "read": 0}
+    for entity in TABLES:
+        assert (await via(proxy, intuit, EVERYTHING[entity]))[0] == "HIT"
+    assert upstream_calls(intuit) == {"cdc": 1, "query": 0, "read": 0}
+    await assert_current(proxy, intuit)
+
+
+async def test_a_read_from_a_table_never_loaded_asks_for_that_entity_alone(
+    intuit: Intuit, proxy: Running
+) -> None:
+    await via(proxy, intuit, EVERYTHING["Customer"])  # the token is trusted from here on
+    invoice = intuit.sandbox.entities(REALM, "Invoice")[0]
+    intuit.sandbox.reset_calls()
+    status, headers, body = await proxy.get(
+        f"{BASE}/invoice/{invoice['Id']}", headers=intuit.auth()
+    )
+    assert (status, headers["X-Cache"]) == (200, "MISS")
+    assert without_time(body) == {"Invoice": invoice}
+    # A whole load could be many pages: a read waits for one entity only.
+    assert upstream_calls(intuit) == {"cdc": 0, "query": 0, "read": 1}
+
+
 # --- fallbacks --------------------------------------------------------------------------------
 
 
