@@ -98,6 +98,20 @@ async def write(proxy: Running, intuit: Intuit, path: str, body: dict[str, Any])
     return orjson.loads(raw)
 
 
+async def pay_part_of_an_invoice(proxy: Running, intuit: Intuit) -> tuple[dict[str, Any], float]:
+    """A payment through the proxy, which purges all three tables: (the invoice, as it was
+    before, and the amount paid on it)."""
+    invoice = next(i for i in intuit.sandbox.entities(REALM, "Invoice") if i["Balance"] > 0)
+    amount = min(10.0, invoice["Balance"])
+    payment = {
+        "CustomerRef": invoice["CustomerRef"],
+        "TotalAmt": amount,
+        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+    }
+    await write(proxy, intuit, "payment", payment)
+    return invoice, amount
+
+
 def active_customer(intuit: Intuit, n: int = 0) -> dict[str, Any]:
     return [c for c in intuit.sandbox.entities(REALM, "Customer") if c.get("Active")][n]
 
@@ -183,14 +197,7 @@ async def test_after_a_write_the_next_queries_cost_one_cdc_call(
     intuit: Intuit, proxy: Running
 ) -> None:
     await warm(proxy, intuit)
-    invoice = next(i for i in intuit.sandbox.entities(REALM, "Invoice") if i["Balance"] > 0)
-    amount = min(10.0, invoice["Balance"])
-    payment = {
-        "CustomerRef": invoice["CustomerRef"],
-        "TotalAmt": amount,
-        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
-    }
-    await write(proxy, intuit, "payment", payment)  # purges all three tables
+    await pay_part_of_an_invoice(proxy, intuit)
     intuit.sandbox.reset_calls()
     caches = [(await via(proxy, intuit, EVERYTHING[e]))[0] for e in TABLES]
     assert caches == ["MISS", "HIT", "HIT"]
@@ -264,14 +271,7 @@ async def test_a_read_after_a_write_refreshes_the_realm_by_one_cdc_call(
     intuit: Intuit, proxy: Running
 ) -> None:
     await warm(proxy, intuit)
-    invoice = next(i for i in intuit.sandbox.entities(REALM, "Invoice") if i["Balance"] > 0)
-    amount = min(10.0, invoice["Balance"])
-    payment = {
-        "CustomerRef": invoice["CustomerRef"],
-        "TotalAmt": amount,
-        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
-    }
-    await write(proxy, intuit, "payment", payment)  # purges all three tables
+    invoice, amount = await pay_part_of_an_invoice(proxy, intuit)
     intuit.sandbox.reset_calls()
 
     status, headers, body = await proxy.get(
