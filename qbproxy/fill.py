@@ -160,15 +160,7 @@ class Loader:
         task, led = self._start(realm, entity, headers, fresh_for=0.0)
         if not led:
             self._metrics.singleflight_waits.labels(entity.name).inc()
-        result = await asyncio.shield(task)
-        if isinstance(result, Loaded):
-            # The refresh may have landed before a purge this caller must see (it joined a
-            # refresh, or a CDC call, that started before a write returned): answer from
-            # the table only if it is still complete now.
-            state = await self._store.table_state(realm, entity, self._ttl_seconds)
-            if state is None or not state.complete:
-                return Discarded(), led
-        return result, led
+        return await self._complete_now(realm, entity, await asyncio.shield(task)), led
 
     async def refresh_ahead(
         self, realm: str, entity: Entity, headers: Mapping[str, str], fresh_for: float
@@ -189,6 +181,12 @@ class Loader:
         if not self._sync.cdc:
             return None
         result = await self._refresh_by_cdc(realm, entity, dict(headers), self._ttl_seconds)
+        return None if result is None else await self._complete_now(realm, entity, result)
+
+    async def _complete_now(self, realm: str, entity: Entity, result: LoadResult) -> LoadResult:
+        """A refresh may have landed before a purge the caller must see (it joined a
+        refresh, or a CDC call, that started before a write returned): Loaded only if the
+        table is still complete now."""
         if isinstance(result, Loaded):
             state = await self._store.table_state(realm, entity, self._ttl_seconds)
             if state is None or not state.complete:
