@@ -125,7 +125,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     proxy = app[PROXY]
     tasks = [
         asyncio.create_task(proxy.ahead.run(proxy.migrated)),
-        asyncio.create_task(_prune_tokens(proxy)),
+        asyncio.create_task(prune_tokens(proxy)),
     ]
     yield
     for task in tasks:
@@ -133,12 +133,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _prune_tokens(proxy: Proxy) -> None:
+async def prune_tokens(proxy: Proxy, every: float = _PRUNE_SECONDS) -> None:
     """Drop token trust rows too old to vouch for anyone, so the table does not grow with
     every token ever seen by a long-running instance (start-up prunes too)."""
     await proxy.migrated.wait()
     while True:
-        await asyncio.sleep(_PRUNE_SECONDS)
+        await asyncio.sleep(every)
         try:
             await proxy.tokens.prune()
         except StoreUnavailable as exc:

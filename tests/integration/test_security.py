@@ -215,3 +215,30 @@ async def test_expired_token_trust_rows_are_dropped_at_start(
     finally:
         await conn.close()
     assert [bytes(r["fingerprint"]) for r in kept] == [b"new-fingerprint"]
+
+
+async def test_a_running_instance_keeps_dropping_expired_token_trust_rows(
+    intuit: Intuit, proxy: Running, pg_dsn: str
+) -> None:
+    import asyncpg
+
+    from qbproxy.app import prune_tokens
+
+    pruning = asyncio.create_task(prune_tokens(proxy.proxy, every=0.05))
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO qbo_token_trust VALUES ($1, $2, now() - interval '1 day')",
+            REALM,
+            b"expired-while-running",
+        )
+        left = 1
+        for _ in range(100):  # up to 5 s
+            await asyncio.sleep(0.05)
+            left = await conn.fetchval("SELECT count(*) FROM qbo_token_trust")
+            if left == 0:
+                break
+    finally:
+        pruning.cancel()
+        await conn.close()
+    assert left == 0
