@@ -7,6 +7,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY qbproxy ./qbproxy
+COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
@@ -14,8 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     QBPROXY_SERVER_HOST=0.0.0.0 \
     QBPROXY_ADMIN_HOST=0.0.0.0 \
-    QBPROXY_DATABASE_DATA_DIR=/data/pg \
-    QBPROXY_MIGRATIONS_DIR=/app/migrations
+    QBPROXY_DATABASE_DATA_DIR=/data/pg
 # A bind mount keeps the wheels out of the image's layers.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index /wheels/*.whl
@@ -24,7 +24,6 @@ RUN useradd --system --user-group --uid 10001 --home-dir /app --no-create-home q
     && mkdir -p /data \
     && chown qbproxy:qbproxy /data
 WORKDIR /app
-COPY migrations/ ./migrations/
 COPY proxy.toml ./
 USER 10001:10001
 VOLUME ["/data"]

@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+# The fake Intuit (fake-intuit/) is a distribution of its own: the tests, demo and benchmark
+# use it; the qbproxy wheel does not contain it.
+$(STAMP): setup.cfg pyproject.toml fake-intuit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e ./fake-intuit -e '.[test]'
 	touch $(STAMP)
 
 # node-quickbooks, the versions in tests/node/package-lock.json, for
@@ -27,8 +29,8 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	touch $(NODE_STAMP)
 
 lint: install
-	$(BIN)/ruff check qbproxy tests bench
-	$(BIN)/ruff format --check qbproxy tests bench
+	$(BIN)/ruff check qbproxy fake-intuit tests bench
+	$(BIN)/ruff format --check qbproxy fake-intuit tests bench
 
 mypy: install
 	$(BIN)/mypy

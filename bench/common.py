@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-from qbproxy.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
+from fake_intuit import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 
 
 def free_port() -> int:

@@ -14,8 +14,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 from aiohttp import web
-
-from qbproxy.sandbox import SANDBOX_KEY, SandboxConfig, create_app
+from fake_intuit import SANDBOX_KEY, SandboxConfig, create_app
 
 REALM = "9130350000000001"
 

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
+from fake_intuit import SandboxConfig
 
 from bench.common import fake_intuit, find_binary, machine, percentile, rss_mb
 from bench.contenders import CACHE_HEADER, ProxySettings, Running, Unavailable, start
-from qbproxy.sandbox import SandboxConfig
 
 REALM = "9130350000000001"
 PAGE_QUERY = "SELECT * FROM Customer STARTPOSITION 1 MAXRESULTS 100"

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fake_intuit import Sandbox
+
 from bench.common import optional, summarize
 from bench.contenders import QBPROXY_CDC, cache_class
 from bench.replay import Exchange, Replay
-from qbproxy.sandbox import Sandbox
 
 _LOAD_PAGE = re.compile(r"\bSTARTPOSITION\s+\d+\s+MAXRESULTS\s+1000\b", re.IGNORECASE)
 _NEVER = 2**63  # a version no completed write accounts for

@@ -24,8 +24,7 @@ from typing import Any, Literal
 from urllib.parse import quote, quote_plus
 
 import orjson
-
-from qbproxy.sandbox import Sandbox, SandboxConfig
+from fake_intuit import Sandbox, SandboxConfig
 
 FORMAT = "qbproxy-bench-chat-trace"
 VERSION = 1

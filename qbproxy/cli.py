@@ -1,4 +1,4 @@
-"""Command line: `qbproxy serve | migrate | purge | stats | sandbox`. Parsing only, no logic."""
+"""Command line: `qbproxy serve | migrate | purge | stats`. Parsing only, no logic."""
 
 from __future__ import annotations
 
@@ -46,19 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             help=f"TOML config file (default: ./{DEFAULT_CONFIG} if present); "
             "QBPROXY_<SECTION>_<KEY> variables override it",
         )
-    sandbox = commands.add_parser(
-        "sandbox", help="run the fake Intuit (for demos, tests and the benchmark)", add_help=False
-    )
-    sandbox.add_argument("args", nargs=argparse.REMAINDER)
-
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "sandbox":
-        from qbproxy.sandbox import main as sandbox_main
-
-        # REMAINDER leaves leading options (`sandbox --port 8099`) to the main parser.
-        return sandbox_main([*extra, *args.args])
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     try:
         settings = _settings(args.config)
     except ConfigError as exc:

@@ -191,7 +191,7 @@ _SECTIONS: dict[str, type[Any]] = {
     f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)
 }
 # Variables with the prefix that are not config keys (test harness, tools).
-_ENV_NOT_KEYS = frozenset({"QBPROXY_TEST_DSN", "QBPROXY_MIGRATIONS_DIR"})
+_ENV_NOT_KEYS = frozenset({"QBPROXY_TEST_DSN"})
 
 
 def load_config(toml_text: str, environ: Mapping[str, str]) -> Settings:

@@ -1,4 +1,4 @@
-"""Schema migrations: yoyo applies the SQL files in the repository's top-level `migrations/`.
+"""Schema migrations: yoyo applies the SQL files of `migrations/` (package data in a wheel).
 
 Synchronous (yoyo speaks DB-API through psycopg 3); run it before the asyncpg pool opens.
 """
@@ -6,7 +6,6 @@ Synchronous (yoyo speaks DB-API through psycopg 3); run it before the asyncpg po
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,18 +21,19 @@ from qbproxy.errors import ConfigError, StoreUnavailable
 
 log = logging.getLogger("qbproxy.db")
 
-MIGRATIONS_DIR_ENV = "QBPROXY_MIGRATIONS_DIR"
 # Generous: a second process starting at the same time waits while the first applies.
 LOCK_TIMEOUT_SECONDS = 60
 
 
 def migrations_dir() -> Path:
-    """`$QBPROXY_MIGRATIONS_DIR`, else `migrations/` beside the package (a source checkout)."""
-    override = os.environ.get(MIGRATIONS_DIR_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parent.parent / "migrations"
-    if not path.is_dir():
-        raise ConfigError(f"migrations directory {path} not found; set {MIGRATIONS_DIR_ENV}")
-    return path
+    """The SQL files: `qbproxy/migrations/` in an installed wheel (setup.cfg maps the
+    repository's top-level `migrations/` there), else that top-level folder itself (a
+    source checkout or an editable install)."""
+    package = Path(__file__).resolve().parent
+    for path in (package / "migrations", package.parent / "migrations"):
+        if path.is_dir():
+            return path
+    raise ConfigError(f"no migrations found beside {package}; reinstall qbproxy")
 
 
 def yoyo_uri(dsn: str) -> str:
@@ -44,16 +44,17 @@ def yoyo_uri(dsn: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
-def pending_migrations(dsn: str) -> list[str]:
+def pending_migrations(dsn: str, directory: Path | None = None) -> list[str]:
     """Ids of the migrations not yet applied to the database at `dsn`, in apply order."""
-    migrations = _read_migrations()
+    migrations = _read_migrations(directory)
     with _backend(dsn) as backend:
         return [m.id for m in backend.to_apply(migrations)]
 
 
-def apply_migrations(dsn: str) -> list[str]:
-    """Apply pending migrations and return their ids; [] when the schema is current."""
-    migrations = _read_migrations()
+def apply_migrations(dsn: str, directory: Path | None = None) -> list[str]:
+    """Apply pending migrations (of `directory`, default the shipped ones) and return their
+    ids; [] when the schema is current."""
+    migrations = _read_migrations(directory)
     # yoyo's lock is a row in yoyo_lock: a second process starting at once waits for it, and
     # reads what is applied only then, so it finds nothing left to do.
     with _backend(dsn) as backend, backend.lock(timeout=LOCK_TIMEOUT_SECONDS):
@@ -65,8 +66,8 @@ def apply_migrations(dsn: str) -> list[str]:
     return ids
 
 
-def _read_migrations() -> Any:
-    return yoyo.read_migrations(str(migrations_dir()))
+def _read_migrations(directory: Path | None) -> Any:
+    return yoyo.read_migrations(str(directory or migrations_dir()))
 
 
 @contextmanager

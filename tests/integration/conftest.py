@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from fake_intuit import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 from prometheus_client import CollectorRegistry
 
 from qbproxy.app import build_app
 from qbproxy.config import Settings, load_config
-from qbproxy.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 from qbproxy.state import PROXY, Proxy
 
 REALM = "9130350000000001"

@@ -16,8 +16,8 @@ import asyncpg
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
+from fake_intuit import SANDBOX_KEY, SandboxConfig, create_app
 
-from qbproxy.sandbox import SANDBOX_KEY, SandboxConfig, create_app
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running, new_invoice
 
 BASE = f"/v3/company/{REALM}"

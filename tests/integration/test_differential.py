@@ -24,12 +24,12 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
+from fake_intuit import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
 from qbproxy.qbql import Plan, Unsupported, compile_query
-from qbproxy.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 from tests.querygen import ENTITIES, Doc, QueryBuilder, RandomSource
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import pytest
+from fake_intuit.faults import Call
 
-from qbproxy.sandbox.faults import Call
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 from tests.integration.test_resilience import age_tables
 

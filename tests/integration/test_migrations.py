@@ -11,8 +11,9 @@ import asyncpg
 import psycopg
 import pytest
 
+from qbproxy import migrate
 from qbproxy.errors import ConfigError, StoreUnavailable
-from qbproxy.migrate import apply_migrations, pending_migrations
+from qbproxy.migrate import apply_migrations, migrations_dir, pending_migrations
 from qbproxy.schema import ENTITIES, ColumnType
 
 PG_TYPES: dict[ColumnType, str] = {
@@ -87,33 +88,37 @@ def test_concurrent_apply_runs_each_migration_once(empty_pg_dsn: str) -> None:
         assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone() == (0,)
 
 
-def test_migrations_dir_from_environment(
-    empty_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migrations_of_another_directory(empty_pg_dsn: str, tmp_path: Path) -> None:
     (tmp_path / "0001_probe.sql").write_text("CREATE TABLE probe (id bigint);\n")
-    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path))
 
-    assert apply_migrations(empty_pg_dsn) == ["0001_probe"]
+    assert apply_migrations(empty_pg_dsn, tmp_path) == ["0001_probe"]
+
+
+def test_the_shipped_migrations_are_found_without_any_variable() -> None:
+    found = migrations_dir()
+
+    assert sorted(p.stem for p in found.glob("0*.sql") if ".rollback" not in p.name) == (
+        ALL_MIGRATIONS
+    )
 
 
 def test_missing_migrations_dir_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path / "absent"))
+    monkeypatch.setattr(migrate, "__file__", str(tmp_path / "qbproxy" / "migrate.py"))
 
-    with pytest.raises(ConfigError, match="QBPROXY_MIGRATIONS_DIR"):
+    with pytest.raises(ConfigError, match="no migrations found"):
         apply_migrations("postgresql://postgres@127.0.0.1:1/postgres")
 
 
 def test_failing_migration_is_store_unavailable_and_applies_nothing(
-    empty_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_pg_dsn: str, tmp_path: Path
 ) -> None:
     (tmp_path / "0001_broken.sql").write_text("CREATE TABLE half (id bigint);\nNOT SQL;\n")
-    monkeypatch.setenv("QBPROXY_MIGRATIONS_DIR", str(tmp_path))
 
     with pytest.raises(StoreUnavailable, match="migrating failed"):
-        apply_migrations(empty_pg_dsn)
-    assert pending_migrations(empty_pg_dsn) == ["0001_broken"]
+        apply_migrations(empty_pg_dsn, tmp_path)
+    assert pending_migrations(empty_pg_dsn, tmp_path) == ["0001_broken"]
 
 
 def test_unreachable_server_is_store_unavailable() -> None:

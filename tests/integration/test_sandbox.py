@@ -17,12 +17,11 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from fake_intuit import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
+from fake_intuit.cli import build_parser
+from fake_intuit.webhooks import sign
 from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpClient
-
-from qbproxy.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
-from qbproxy.sandbox.cli import build_parser
-from qbproxy.sandbox.webhooks import sign
 
 R1, R2 = "9130350000000001", "9130350000000002"
 BODY_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-07:00$")

@@ -22,8 +22,8 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import pytest
+from fake_intuit.faults import CallKind
 
-from qbproxy.sandbox.faults import CallKind
 from tests.integration.conftest import REALM, Intuit
 
 pytestmark = pytest.mark.slow

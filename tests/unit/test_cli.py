@@ -6,31 +6,7 @@ import socket
 
 import pytest
 
-import qbproxy.sandbox
 from qbproxy import cli
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--port", "8099"],
-        ["--realms", "3", "--port", "8099", "--seed", "4"],
-        ["3"],
-        [],
-    ],
-)
-def test_sandbox_gets_its_arguments_in_order(
-    monkeypatch: pytest.MonkeyPatch, args: list[str]
-) -> None:
-    seen: list[list[str]] = []
-
-    def sandbox_main(argv: list[str]) -> int:
-        seen.append(argv)
-        return 0
-
-    monkeypatch.setattr(qbproxy.sandbox, "main", sandbox_main)
-    assert cli.main(["sandbox", *args]) == 0
-    assert seen == [args]
 
 
 def test_unknown_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

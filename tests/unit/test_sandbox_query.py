@@ -6,8 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
-from qbproxy.sandbox.query import QueryError, parse, select, tokenize
+from fake_intuit.query import QueryError, parse, select, tokenize
 
 TZ = dt.timezone(dt.timedelta(hours=-7))
 

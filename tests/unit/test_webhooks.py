@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fake_intuit.webhooks import cloudevents_body, legacy_body
+from fake_intuit.webhooks import sign as sandbox_sign
 
 from qbproxy import deps
-from qbproxy.sandbox.webhooks import cloudevents_body, legacy_body
-from qbproxy.sandbox.webhooks import sign as sandbox_sign
 from qbproxy.schema import CUSTOMER, INVOICE, PAYMENT, Entity
 from qbproxy.webhook_events import Event, MalformedPayload, Plan, parse, plan, sign, verify
 

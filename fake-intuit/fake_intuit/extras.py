@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import MultiMapping
 
-from qbproxy.sandbox.envelopes import Reply, dumps
-from qbproxy.sandbox.writes import not_found
+from fake_intuit.envelopes import Reply, dumps
+from fake_intuit.writes import not_found
 
 if TYPE_CHECKING:
-    from qbproxy.sandbox.state import Sandbox
+    from fake_intuit.state import Sandbox
 
 BIG_REPORT_CHUNK_ROWS = 500
 

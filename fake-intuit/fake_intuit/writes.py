@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from qbproxy.sandbox.data import USD, Doc, RealmData, amount, finish_invoice_lines, money, ref_value
+from fake_intuit.data import USD, Doc, RealmData, amount, finish_invoice_lines, money, ref_value
 
 READ_ONLY = {
     "Customer": {"Balance", "BalanceWithJobs", "FullyQualifiedName"},

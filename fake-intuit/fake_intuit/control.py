@@ -8,9 +8,9 @@ from typing import Any, cast, get_args
 import orjson
 from aiohttp import web
 
-from qbproxy.sandbox.faults import CallKind
-from qbproxy.sandbox.state import SANDBOX_KEY
-from qbproxy.sandbox.writes import WriteError
+from fake_intuit.faults import CallKind
+from fake_intuit.state import SANDBOX_KEY
+from fake_intuit.writes import WriteError
 
 SETTABLE = (
     "latency_ms",

@@ -1,4 +1,4 @@
-"""Command line for the fake Intuit (`qbproxy sandbox`, `python -m qbproxy.sandbox`)."""
+"""Command line for the fake Intuit (`fake-intuit`, `python -m fake_intuit`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 from aiohttp import web
 
-from qbproxy.sandbox.app import create_app
-from qbproxy.sandbox.config import DEFAULT_REALMS, SandboxConfig
+from fake_intuit.app import create_app
+from fake_intuit.config import DEFAULT_REALMS, SandboxConfig
 
 
 def _realms(text: str) -> tuple[str, ...]:
@@ -19,7 +19,7 @@ def _realms(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qbproxy sandbox", description="Run a fake Intuit QBO API.")
+    p = argparse.ArgumentParser(prog="fake-intuit", description="Run a fake Intuit QBO API.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument(
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         verifier_token=args.verifier_token,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    log = logging.getLogger("qbproxy.sandbox")
+    log = logging.getLogger("fake_intuit")
     for realm in config.realms:
         log.info("realm %s accepts bearer token token-%s", realm, realm)
     web.run_app(create_app(config), host=args.host, port=args.port, print=None, access_log=None)

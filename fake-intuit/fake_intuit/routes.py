@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 from multidict import MultiMapping
 
-from qbproxy.sandbox import extras
-from qbproxy.sandbox.data import SEGMENTS
-from qbproxy.sandbox.envelopes import Reply, dumps, fault, item_fault
-from qbproxy.sandbox.faults import CallKind
-from qbproxy.sandbox.query import CANONICAL, QueryError, run
-from qbproxy.sandbox.state import Sandbox
-from qbproxy.sandbox.writes import WriteError, not_found
+from fake_intuit import extras
+from fake_intuit.data import SEGMENTS
+from fake_intuit.envelopes import Reply, dumps, fault, item_fault
+from fake_intuit.faults import CallKind
+from fake_intuit.query import CANONICAL, QueryError, run
+from fake_intuit.state import Sandbox
+from fake_intuit.writes import WriteError, not_found
 
 BATCH_LIMIT = 30  # clients send up to 30 items (qbo-api.md "Envelopes")
 CDC_LIMIT = 1000  # at most 1,000 objects per entity list (qbo-api.md)

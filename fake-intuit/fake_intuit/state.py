@@ -14,13 +14,13 @@ from typing import Any, Literal, TypedDict, Unpack
 import aiohttp
 from aiohttp import web
 
-from qbproxy.sandbox.config import CompanyClock, SandboxConfig
-from qbproxy.sandbox.data import SEGMENTS, Doc, RealmData, seed_realm
-from qbproxy.sandbox.faults import Call, CallKind, Faults, Gate, Match, Stage
-from qbproxy.sandbox.webhooks import cloudevents_body, legacy_body, sign
-from qbproxy.sandbox.writes import Writer, WriteResult, snapshot
+from fake_intuit.config import CompanyClock, SandboxConfig
+from fake_intuit.data import SEGMENTS, Doc, RealmData, seed_realm
+from fake_intuit.faults import Call, CallKind, Faults, Gate, Match, Stage
+from fake_intuit.webhooks import cloudevents_body, legacy_body, sign
+from fake_intuit.writes import Writer, WriteResult, snapshot
 
-log = logging.getLogger("qbproxy.sandbox")
+log = logging.getLogger("fake_intuit")
 
 HistoryKey = tuple[str, str, str]  # (realm, entity, id)
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from qbproxy.sandbox import control
-from qbproxy.sandbox.config import SandboxConfig
-from qbproxy.sandbox.envelopes import (
+from fake_intuit import control
+from fake_intuit.config import SandboxConfig
+from fake_intuit.envelopes import (
     WWW_AUTHENTICATE,
     Reply,
     auth_fault,
@@ -19,9 +19,9 @@ from qbproxy.sandbox.envelopes import (
     server_fault,
     throttle_xml,
 )
-from qbproxy.sandbox.faults import Call
-from qbproxy.sandbox.routes import Request, classify, dispatch, query_text
-from qbproxy.sandbox.state import SANDBOX_KEY, Sandbox
+from fake_intuit.faults import Call
+from fake_intuit.routes import Request, classify, dispatch, query_text
+from fake_intuit.state import SANDBOX_KEY, Sandbox
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
