@@ -19,22 +19,23 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from qbproxy import admin, handlers, webhooks
-from qbproxy.ahead import RefreshAhead
 from qbproxy.config import Settings, redact_dsn
-from qbproxy.demand import Demand
+from qbproxy.core.in_use import Demand
+from qbproxy.core.memory import HotCache
+from qbproxy.core.trust import TokenTrust
+from qbproxy.db.migrate import apply_migrations, migrations_dir
+from qbproxy.db.store import Store
+from qbproxy.db.tokens import Tokens
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
-from qbproxy.fill import Loader
-from qbproxy.hot import HotCache
-from qbproxy.invalidation import Invalidation
 from qbproxy.metrics import Metrics
-from qbproxy.migrate import apply_migrations, migrations_dir
-from qbproxy.state import PROXY, Proxy
-from qbproxy.store import Store
-from qbproxy.tokens import Tokens
-from qbproxy.trust import TokenTrust
+from qbproxy.services import PROXY, Proxy
+from qbproxy.sync import webhooks
+from qbproxy.sync.ahead import RefreshAhead
+from qbproxy.sync.invalidation import Invalidation
+from qbproxy.sync.refresh import Loader
 from qbproxy.upstream import Upstream
+from qbproxy.web import admin, handlers
 
 log = logging.getLogger("qbproxy.app")
 

@@ -109,7 +109,7 @@ def _database(settings: Settings) -> Iterator[str]:
 
 
 def _migrate(settings: Settings) -> int:
-    from qbproxy.migrate import apply_migrations
+    from qbproxy.db.migrate import apply_migrations
 
     with _database(settings) as dsn:
         applied = apply_migrations(dsn)
@@ -118,8 +118,8 @@ def _migrate(settings: Settings) -> int:
 
 
 async def _purge(settings: Settings, realm: str, entity_name: str | None) -> int:
-    from qbproxy.schema import ENTITIES
-    from qbproxy.store import Store
+    from qbproxy.core.catalog import ENTITIES
+    from qbproxy.db.store import Store
 
     entities = [e for e in ENTITIES if entity_name in (None, e.name)]
     store = Store(max_size=1, timeout=settings.database.statement_timeout_seconds)

@@ -23,11 +23,11 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from qbproxy.circuit import Circuits, FailFast, State
 from qbproxy.config import UpstreamSettings
+from qbproxy.core.circuit import Circuits, FailFast, State
+from qbproxy.core.limits import Go, Limits, RateLimiter, Reason, Refuse, parse_retry_after
 from qbproxy.errors import CircuitOpen, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from qbproxy.metrics import Metrics
-from qbproxy.ratelimit import Go, Limits, RateLimiter, Reason, Refuse, parse_retry_after
 
 log = logging.getLogger("qbproxy.upstream")
 

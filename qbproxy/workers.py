@@ -46,10 +46,10 @@ async def serve_parent(settings: Settings, metrics_dir: str) -> None:
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from qbproxy import admin
     from qbproxy.app import build_app
     from qbproxy.metrics import AggregatedHitRatio
-    from qbproxy.state import PROXY
+    from qbproxy.services import PROXY
+    from qbproxy.web import admin
 
     # The parent's own proxy app is never served: its cleanup_ctx runs the database side
     # (embedded Postgres, migrations, the pool the admin listener reads cache state with).
@@ -150,7 +150,7 @@ async def _serve_worker(settings: Settings, index: int) -> None:
     from prometheus_client import CollectorRegistry
 
     from qbproxy.app import build_app, wait_for_stop
-    from qbproxy.state import PROXY
+    from qbproxy.services import PROXY
 
     app = build_app(settings, CollectorRegistry())
     runner = web.AppRunner(app, access_log=None)

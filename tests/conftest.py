@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from qbproxy.db.migrate import apply_migrations
 from qbproxy.embedded_pg import EmbeddedPostgres
-from qbproxy.migrate import apply_migrations
 
 
 def with_database(dsn: str, name: str) -> str:

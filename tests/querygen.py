@@ -7,7 +7,7 @@ the documents (names with apostrophes and non-ASCII, ids, refs, dates, amounts, 
 times) and from `source.text()`. Most queries are ones qbproxy answers from its cache; a
 share is deliberately ones it must forward (README "What is answered from cache").
 
-Independent of `qbproxy.qbql` and of the fake's evaluator on purpose: this is test input.
+Independent of `qbproxy.core.qbql` and of the fake's evaluator on purpose: this is test input.
 """
 
 from __future__ import annotations

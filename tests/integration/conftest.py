@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from qbproxy.app import build_app
 from qbproxy.config import Settings, load_config
-from qbproxy.state import PROXY, Proxy
+from qbproxy.services import PROXY, Proxy
 
 REALM = "9130350000000001"
 OTHER_REALM = "9130350000000002"

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from qbproxy.qbql import Plan, Unsupported, compile_query
+from qbproxy.core.qbql import Plan, Unsupported, compile_query
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 from tests.querygen import ENTITIES, Doc, QueryBuilder, RandomSource
 

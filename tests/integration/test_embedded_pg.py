@@ -16,9 +16,9 @@ import asyncpg
 import psycopg
 import pytest
 
+from qbproxy.db.migrate import apply_migrations, pending_migrations
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
-from qbproxy.migrate import apply_migrations, pending_migrations
 
 
 def _postmaster_pid(data_dir: Path) -> int:

@@ -20,9 +20,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from qbproxy.config import UpstreamSettings
+from qbproxy.core.limits import retry_after_header
 from qbproxy.errors import CircuitOpen, RateLimited, UpstreamTimeout, UpstreamUnavailable
 from qbproxy.metrics import Metrics
-from qbproxy.ratelimit import retry_after_header
 from qbproxy.upstream import Fetched, Upstream
 from tests.integration.conftest import OTHER_REALM, REALM, Intuit, ProxyFactory
 

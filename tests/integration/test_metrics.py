@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbproxy import cli
-from qbproxy.admin import build_admin_app
 from qbproxy.stats import report
+from qbproxy.web.admin import build_admin_app
 from tests.integration.conftest import OTHER_REALM, REALM, Intuit, Running
 
 BASE = f"/v3/company/{REALM}"

@@ -1,5 +1,5 @@
 """Migrations apply to an empty database once, safely from two threads at once, and create
-cache tables whose columns match qbproxy.schema."""
+cache tables whose columns match qbproxy.core.catalog."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import asyncpg
 import psycopg
 import pytest
 
-from qbproxy import migrate
+from qbproxy.core.catalog import ENTITIES, ColumnType
+from qbproxy.db import migrate
+from qbproxy.db.migrate import apply_migrations, migrations_dir, pending_migrations
 from qbproxy.errors import ConfigError, StoreUnavailable
-from qbproxy.migrate import apply_migrations, migrations_dir, pending_migrations
-from qbproxy.schema import ENTITIES, ColumnType
 
 PG_TYPES: dict[ColumnType, str] = {
     "text": "text",
@@ -105,7 +105,7 @@ def test_the_shipped_migrations_are_found_without_any_variable() -> None:
 def test_missing_migrations_dir_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(migrate, "__file__", str(tmp_path / "qbproxy" / "migrate.py"))
+    monkeypatch.setattr(migrate, "__file__", str(tmp_path / "qbproxy" / "db" / "migrate.py"))
 
     with pytest.raises(ConfigError, match="no migrations found"):
         apply_migrations("postgresql://postgres@127.0.0.1:1/postgres")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from qbproxy.qbql import Plan, compile_query
+from qbproxy.core.qbql import Plan, compile_query
 
 # asyncpg ships no type information.
 asyncpg: Any = importlib.import_module("asyncpg")

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from qbproxy.admin import build_admin_app
+from qbproxy.web.admin import build_admin_app
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 from tests.integration.linkcut import LinkCut
 

@@ -13,10 +13,10 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from qbproxy import webhooks
-from qbproxy.schema import Entity
-from qbproxy.webhook_events import sign
-from qbproxy.webhooks import MAX_BODY_BYTES
+from qbproxy.core.catalog import Entity
+from qbproxy.core.webhook_events import sign
+from qbproxy.sync import webhooks
+from qbproxy.sync.webhooks import MAX_BODY_BYTES
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 
 TOKEN = "verifier-7d1c"

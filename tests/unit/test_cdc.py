@@ -1,4 +1,4 @@
-"""qbproxy.cdc: which tables CDC may refresh and from when, and CDC answers read into
+"""qbproxy.core.cdc: which tables CDC may refresh and from when, and CDC answers read into
 upserts and deletes, or a reason to reload whole."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 
-from qbproxy.cdc import (
+from qbproxy.core.catalog import CUSTOMER, ENTITIES, INVOICE, PAYMENT
+from qbproxy.core.cdc import (
     CAP,
     Changes,
     Reload,
@@ -23,7 +24,6 @@ from qbproxy.cdc import (
     format_since,
     parse_answer,
 )
-from qbproxy.schema import CUSTOMER, ENTITIES, INVOICE, PAYMENT
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -227,7 +227,7 @@ def test_answer_time_reads_the_envelope() -> None:
 
 def test_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, qbproxy.cdc\n"
+        "import sys, qbproxy.core.cdc\n"
         "io = {'asyncio', 'aiohttp', 'asyncpg', 'prometheus_client', 'socket'}\n"
         "bad = io & set(sys.modules)\n"
         "assert not bad, bad\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from qbproxy.circuit import Circuits, FailFast, Pass
+from qbproxy.core.circuit import Circuits, FailFast, Pass
 
 R, S = "9130350000000001", "9130350000000002"
 Result = Pass | FailFast | bool | str | None

@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from qbproxy.cache_stats import CacheState
 from qbproxy.config import AdminSettings
+from qbproxy.db.cache_stats import CacheState
 from qbproxy.metrics import Metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qbproxy.ahead import effective_ahead
-from qbproxy.demand import Demand, due
+from qbproxy.core.in_use import Demand, due
+from qbproxy.sync.ahead import effective_ahead
 
 A, B = "realm-a", "realm-b"
 

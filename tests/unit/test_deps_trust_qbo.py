@@ -5,10 +5,10 @@ import datetime as dt
 import orjson
 import pytest
 
-from qbproxy import qbo
-from qbproxy.deps import ALL, tables_changed
-from qbproxy.schema import CUSTOMER, INVOICE
-from qbproxy.trust import TokenTrust, bearer_token
+from qbproxy.core import responses as qbo
+from qbproxy.core.catalog import CUSTOMER, INVOICE
+from qbproxy.core.deps import ALL, tables_changed
+from qbproxy.core.trust import TokenTrust, bearer_token
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The in-memory mirror: generations only move forward, answers die with their generation,
 completeness expires, memory stays within its budget."""
 
-from qbproxy.hot import HotCache
+from qbproxy.core.memory import HotCache
 
 R, E = "1", "Customer"
 

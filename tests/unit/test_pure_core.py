@@ -8,19 +8,19 @@ import pytest
 
 PURE = [
     "qbproxy.config",
-    "qbproxy.routing",
-    "qbproxy.schema",
-    "qbproxy.qbql",
-    "qbproxy.deps",
-    "qbproxy.trust",
-    "qbproxy.qbo",
-    "qbproxy.batch",
-    "qbproxy.hot",
-    "qbproxy.ratelimit",
-    "qbproxy.circuit",
-    "qbproxy.cdc",
-    "qbproxy.webhook_events",
-    "qbproxy.demand",
+    "qbproxy.core.routing",
+    "qbproxy.core.catalog",
+    "qbproxy.core.qbql",
+    "qbproxy.core.deps",
+    "qbproxy.core.trust",
+    "qbproxy.core.responses",
+    "qbproxy.core.batch",
+    "qbproxy.core.memory",
+    "qbproxy.core.limits",
+    "qbproxy.core.circuit",
+    "qbproxy.core.cdc",
+    "qbproxy.core.webhook_events",
+    "qbproxy.core.in_use",
 ]
 IO = ("aiohttp", "asyncpg", "asyncio", "prometheus_client", "psycopg", "socket")
 

@@ -9,10 +9,19 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbproxy import schema
-from qbproxy.qbql import Plan, Query, Unsupported, compile_query, parse, render
-from qbproxy.qbql.ast import RESERVED, Bool, Comparison, Condition, In, Number, OrderKey, String
-from qbproxy.qbql.ast import Value as Literal
+from qbproxy.core import catalog as schema
+from qbproxy.core.qbql import Plan, Query, Unsupported, compile_query, parse, render
+from qbproxy.core.qbql.ast import (
+    RESERVED,
+    Bool,
+    Comparison,
+    Condition,
+    In,
+    Number,
+    OrderKey,
+    String,
+)
+from qbproxy.core.qbql.ast import Value as Literal
 
 # Every character the planner ever writes into SQL. Generated literals contain at least one
 # character outside it, so finding a literal in the SQL would mean it was pasted in.

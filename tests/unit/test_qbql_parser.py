@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qbproxy.qbql import Query, Unsupported, parse, render
-from qbproxy.qbql.ast import Bool, Comparison, In, Number, OrderKey, String
-from qbproxy.qbql.lexer import tokenize
+from qbproxy.core.qbql import Query, Unsupported, parse, render
+from qbproxy.core.qbql.ast import Bool, Comparison, In, Number, OrderKey, String
+from qbproxy.core.qbql.lexer import tokenize
 
 
 @pytest.mark.parametrize(

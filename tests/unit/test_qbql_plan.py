@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from qbproxy.qbql import Plan, Unsupported, compile_query
+from qbproxy.core.qbql import Plan, Unsupported, compile_query
 
 UTC = dt.UTC
 ACTIVE = "active = $2::boolean"
@@ -530,7 +530,7 @@ def test_plan_and_unsupported_are_frozen_and_slotted() -> None:
 
 def test_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, qbproxy.qbql\n"
+        "import sys, qbproxy.core.qbql\n"
         "io = {'asyncio', 'aiohttp', 'asyncpg', 'prometheus_client', 'socket'}\n"
         "bad = io & set(sys.modules)\n"
         "assert not bad, bad\n"

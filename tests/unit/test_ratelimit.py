@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from qbproxy.ratelimit import (
+from qbproxy.core.limits import (
     Go,
     Limits,
     Queued,
@@ -251,7 +251,7 @@ def test_retry_after_header_is_whole_seconds_at_least_one(seconds: float, header
     assert retry_after_header(seconds) == header
 
 
-@pytest.mark.parametrize("module", ["qbproxy.ratelimit", "qbproxy.circuit"])
+@pytest.mark.parametrize("module", ["qbproxy.core.limits", "qbproxy.core.circuit"])
 def test_core_imports_no_io_libraries(module: str) -> None:
     code = (
         f"import sys, {module}\n"

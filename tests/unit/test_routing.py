@@ -2,7 +2,8 @@
 
 import pytest
 
-from qbproxy.routing import (
+from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT
+from qbproxy.core.routing import (
     BatchRoute,
     Passthrough,
     QueryRoute,
@@ -11,7 +12,6 @@ from qbproxy.routing import (
     WriteRoute,
     classify,
 )
-from qbproxy.schema import CUSTOMER, INVOICE, PAYMENT
 
 R = "9130350000000001"
 BASE = f"/v3/company/{R}"

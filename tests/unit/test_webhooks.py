@@ -7,9 +7,9 @@ import pytest
 from fake_intuit.webhooks import cloudevents_body, legacy_body
 from fake_intuit.webhooks import sign as sandbox_sign
 
-from qbproxy import deps
-from qbproxy.schema import CUSTOMER, INVOICE, PAYMENT, Entity
-from qbproxy.webhook_events import Event, MalformedPayload, Plan, parse, plan, sign, verify
+from qbproxy.core import deps
+from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT, Entity
+from qbproxy.core.webhook_events import Event, MalformedPayload, Plan, parse, plan, sign, verify
 
 REALM = "9130350000000001"
 

@@ -6,7 +6,7 @@ the user's trust (design.md, promise 2; qbo-api.md, "Side effects that matter").
 
 from __future__ import annotations
 
-from qbproxy.schema import CUSTOMER, ENTITIES, INVOICE, PAYMENT, Entity
+from qbproxy.core.catalog import CUSTOMER, ENTITIES, INVOICE, PAYMENT, Entity
 
 ALL: frozenset[Entity] = frozenset(ENTITIES)
 

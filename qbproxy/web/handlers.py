@@ -19,8 +19,21 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from qbproxy import deps, qbo
-from qbproxy.batch import Batch, parse_batch
+from qbproxy.core import deps
+from qbproxy.core import responses as qbo
+from qbproxy.core.batch import Batch, parse_batch
+from qbproxy.core.catalog import Entity, entity_named, row_values
+from qbproxy.core.limits import retry_after_header
+from qbproxy.core.qbql import Plan, Unsupported, compile_query
+from qbproxy.core.routing import (
+    BatchRoute,
+    Passthrough,
+    QueryRoute,
+    ReadRoute,
+    WriteRoute,
+    classify,
+)
+from qbproxy.db.store import FillTicket, Purged, TableState
 from qbproxy.errors import (
     CircuitOpen,
     RateLimited,
@@ -29,15 +42,10 @@ from qbproxy.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from qbproxy.fill import Discarded, Loaded, Refused
-from qbproxy.invalidation import wait_for_acks
 from qbproxy.log import MARKERS, access
-from qbproxy.qbql import Plan, Unsupported, compile_query
-from qbproxy.ratelimit import retry_after_header
-from qbproxy.routing import BatchRoute, Passthrough, QueryRoute, ReadRoute, WriteRoute, classify
-from qbproxy.schema import Entity, entity_named, row_values
-from qbproxy.state import PROXY, Proxy
-from qbproxy.store import FillTicket, Purged, TableState
+from qbproxy.services import PROXY, Proxy
+from qbproxy.sync.invalidation import wait_for_acks
+from qbproxy.sync.refresh import Discarded, Loaded, Refused
 from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
 
 log = logging.getLogger("qbproxy.handlers")

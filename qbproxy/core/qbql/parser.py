@@ -5,7 +5,7 @@ The grammar is Intuit's (qbo-api.md "Query language"); anything outside it is re
 
 from __future__ import annotations
 
-from qbproxy.qbql.ast import (
+from qbproxy.core.qbql.ast import (
     RESERVED,
     Bool,
     Comparison,
@@ -21,7 +21,7 @@ from qbproxy.qbql.ast import (
     Unsupported,
     Value,
 )
-from qbproxy.qbql.lexer import Token, quote, tokenize
+from qbproxy.core.qbql.lexer import Token, quote, tokenize
 
 MAX_CONDITIONS = 50
 MAX_IN_VALUES = 1000

@@ -29,7 +29,7 @@ def migrations_dir() -> Path:
     """The SQL files: `qbproxy/migrations/` in an installed wheel (setup.cfg maps the
     repository's top-level `migrations/` there), else that top-level folder itself (a
     source checkout or an editable install)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # qbproxy/
     for path in (package / "migrations", package.parent / "migrations"):
         if path.is_dir():
             return path

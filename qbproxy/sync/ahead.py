@@ -18,14 +18,14 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from qbproxy.demand import Demand, due
+from qbproxy.core.catalog import ENTITIES, Entity
+from qbproxy.core.in_use import Demand, due
+from qbproxy.core.memory import HotCache
+from qbproxy.db.store import Store
+from qbproxy.db.tokens import Tokens
 from qbproxy.errors import StoreUnavailable, UpstreamError
-from qbproxy.fill import Discarded, Loaded, Loader, Refused
-from qbproxy.hot import HotCache
 from qbproxy.metrics import Metrics
-from qbproxy.schema import ENTITIES, Entity
-from qbproxy.store import Store
-from qbproxy.tokens import Tokens
+from qbproxy.sync.refresh import Discarded, Loaded, Loader, Refused
 
 log = logging.getLogger("qbproxy.ahead")
 

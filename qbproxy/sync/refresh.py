@@ -23,13 +23,13 @@ from urllib.parse import urlencode
 
 import orjson
 
-from qbproxy import cdc
 from qbproxy.config import SyncSettings
+from qbproxy.core import cdc
+from qbproxy.core.catalog import CUSTOMER, ENTITIES, Entity, row_values
+from qbproxy.db.store import FillTicket, Store
+from qbproxy.db.tokens import Tokens
 from qbproxy.errors import StoreUnavailable
 from qbproxy.metrics import Metrics
-from qbproxy.schema import CUSTOMER, ENTITIES, Entity, row_values
-from qbproxy.store import FillTicket, Store
-from qbproxy.tokens import Tokens
 from qbproxy.upstream import Fetched, Upstream
 
 log = logging.getLogger("qbproxy.fill")

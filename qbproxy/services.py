@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from qbproxy.ahead import RefreshAhead
 from qbproxy.config import Settings
-from qbproxy.demand import Demand
-from qbproxy.fill import Loader
-from qbproxy.hot import HotCache
-from qbproxy.invalidation import Invalidation
+from qbproxy.core.in_use import Demand
+from qbproxy.core.memory import HotCache
+from qbproxy.db.store import Store
+from qbproxy.db.tokens import Tokens
 from qbproxy.metrics import Metrics
-from qbproxy.store import Store
-from qbproxy.tokens import Tokens
+from qbproxy.sync.ahead import RefreshAhead
+from qbproxy.sync.invalidation import Invalidation
+from qbproxy.sync.refresh import Loader
 from qbproxy.upstream import Upstream
 
 

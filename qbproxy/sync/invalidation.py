@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from qbproxy.hot import HotCache
+from qbproxy.core.memory import HotCache
 
 log = logging.getLogger("qbproxy.invalidation")
 

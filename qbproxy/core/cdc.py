@@ -42,7 +42,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from qbproxy.schema import Entity, row_values
+from qbproxy.core.catalog import Entity, row_values
 
 # Intuit answers changes up to 30 days back (qbo-api.md, "Hosts and paths").
 LOOKBACK = dt.timedelta(days=30)

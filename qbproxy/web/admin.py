@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
-from qbproxy.cache_stats import CacheState, read_cache_state
+from qbproxy.db.cache_stats import CacheState, read_cache_state
+from qbproxy.db.store import Store
 from qbproxy.errors import StoreUnavailable
-from qbproxy.state import Proxy
-from qbproxy.store import Store
+from qbproxy.services import Proxy
 
 log = logging.getLogger("qbproxy.admin")
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from qbproxy.qbql.ast import QueryNotSupported
+from qbproxy.core.qbql.ast import QueryNotSupported
 
 TokenKind: TypeAlias = Literal["word", "number", "string", "symbol", "end"]
 

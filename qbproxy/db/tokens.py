@@ -11,9 +11,9 @@ import logging
 import secrets
 from collections.abc import Callable
 
+from qbproxy.core.trust import TokenTrust
+from qbproxy.db.store import Store
 from qbproxy.errors import StoreUnavailable
-from qbproxy.store import Store
-from qbproxy.trust import TokenTrust
 
 log = logging.getLogger("qbproxy.tokens")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeAlias
 
-from qbproxy import schema
-from qbproxy.qbql.ast import (
+from qbproxy.core import catalog as schema
+from qbproxy.core.qbql.ast import (
     Bool,
     Comparison,
     In,
@@ -24,7 +24,7 @@ from qbproxy.qbql.ast import (
     Unsupported,
     Value,
 )
-from qbproxy.qbql.parser import parse_or_raise, render, render_condition, render_value
+from qbproxy.core.qbql.parser import parse_or_raise, render, render_condition, render_value
 
 DEFAULT_START_POSITION = 1
 DEFAULT_MAX_RESULTS = 100  # qbo-api.md: MAXRESULTS defaults to 100 ...

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import orjson
 
-from qbproxy import deps
-from qbproxy.schema import Entity
+from qbproxy.core import deps
+from qbproxy.core.catalog import Entity
 
 Format = Literal["legacy", "cloudevents"]
 

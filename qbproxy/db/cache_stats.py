@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from qbproxy.schema import ENTITIES
+from qbproxy.core.catalog import ENTITIES
 
 ROWS_CACHED_HELP = (
     "Entity rows held under their table's current generation, per entity, summed over "

@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 
-from qbproxy.cdc import SyncState
+from qbproxy.core.catalog import ENTITIES, PG_TYPES, Entity
+from qbproxy.core.cdc import SyncState
 from qbproxy.errors import StoreUnavailable
-from qbproxy.invalidation import notification
 from qbproxy.metrics import Metrics
-from qbproxy.schema import ENTITIES, PG_TYPES, Entity
+from qbproxy.sync.invalidation import notification
 
 log = logging.getLogger("qbproxy.store")
 

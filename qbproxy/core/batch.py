@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from qbproxy.deps import ALL, tables_changed
-from qbproxy.schema import Entity
+from qbproxy.core.catalog import Entity
+from qbproxy.core.deps import ALL, tables_changed
 
 # Keys of a BatchItemRequest that are not the entity (qbo-api.md, Envelopes: Batch).
 _ITEM_KEYS = frozenset({"bId", "operation", "optionsData"})

@@ -14,11 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from qbproxy.config import WebhookSettings
-from qbproxy.errors import StoreUnavailable
-from qbproxy.handlers import read_within
-from qbproxy.schema import Entity
-from qbproxy.state import PROXY, Proxy
-from qbproxy.webhook_events import (
+from qbproxy.core.catalog import Entity
+from qbproxy.core.webhook_events import (
     DROPPED_ENTITIES,
     MalformedPayload,
     Plan,
@@ -27,6 +24,9 @@ from qbproxy.webhook_events import (
     plan,
     verify,
 )
+from qbproxy.errors import StoreUnavailable
+from qbproxy.services import PROXY, Proxy
+from qbproxy.web.handlers import read_within
 
 log = logging.getLogger("qbproxy.webhooks")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from qbproxy.schema import BY_SEGMENT, Entity
+from qbproxy.core.catalog import BY_SEGMENT, Entity
 
 # Query parameters that do not change what a cached read or query returns. minorversion is
 # served from the version the proxy loads with (README: "minorversion"); format=json is

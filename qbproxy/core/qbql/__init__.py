@@ -4,8 +4,8 @@
 would answer it, `Unsupported` (the query is then forwarded).
 """
 
-from qbproxy.qbql.ast import Query, Unsupported
-from qbproxy.qbql.parser import parse, render
-from qbproxy.qbql.plan import Plan, compile_query
+from qbproxy.core.qbql.ast import Query, Unsupported
+from qbproxy.core.qbql.parser import parse, render
+from qbproxy.core.qbql.plan import Plan, compile_query
 
 __all__ = ["Plan", "Query", "Unsupported", "compile_query", "parse", "render"]
