@@ -21,21 +21,23 @@ from prometheus_client import CollectorRegistry
 
 from qbproxy.config import Settings, redact_dsn
 from qbproxy.core.in_use import Demand
-from qbproxy.core.memory import HotCache
+from qbproxy.core.memory import Memory
 from qbproxy.core.trust import TokenTrust
 from qbproxy.db.migrate import apply_migrations, migrations_dir
-from qbproxy.db.store import Store
+from qbproxy.db.pool import Pool
+from qbproxy.db.rows import Rows
+from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
 from qbproxy.metrics import Metrics
-from qbproxy.services import PROXY, Proxy
-from qbproxy.sync import webhooks
+from qbproxy.services import PROXY, Proxy, windows_of
 from qbproxy.sync.ahead import RefreshAhead
 from qbproxy.sync.invalidation import Invalidation
+from qbproxy.sync.purge import Purger
 from qbproxy.sync.refresh import Loader
 from qbproxy.upstream import Upstream
-from qbproxy.web import admin, handlers
+from qbproxy.web import admin, handlers, webhooks
 
 log = logging.getLogger("qbproxy.app")
 
@@ -45,54 +47,48 @@ _PRUNE_SECONDS = 3600.0
 
 def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    store = Store(
+    windows = windows_of(settings)
+    pool = Pool(
+        min_size=settings.database.pool_min_size,
         max_size=settings.database.pool_max_size,
         timeout=settings.database.statement_timeout_seconds,
         metrics=metrics,
     )
+    tables, rows = Tables(pool), Rows(pool)
     upstream = Upstream(settings.upstream, metrics)
     clock = time.monotonic
-    tokens = Tokens(
-        TokenTrust(settings.cache.token_trust_seconds),
-        store,
-        settings.cache.token_trust_seconds,
-        clock,
-    )
+    trust_seconds = settings.cache.token_trust_seconds
+    tokens = Tokens(TokenTrust(trust_seconds), pool, trust_seconds, clock)
     loader = Loader(
-        store,
+        tables,
+        rows,
         upstream,
         metrics,
         tokens,
-        ttl_seconds=settings.cache.ttl_seconds,
+        windows=windows,
         wait_seconds=settings.upstream.timeout_seconds,
         sync=settings.sync,
     )
-    hot = HotCache(settings.cache.memory_bytes)
+    memory = Memory(settings.cache.memory_bytes)
+    instance_id = f"{socket.gethostname()}:{uuid.uuid4().hex}"
     # A table asked about within one TTL is in use: a realm left alone that long gets at
     # most one more refresh ahead, then expires.
-    demand = Demand(idle_seconds=settings.cache.ttl_seconds)
-    ahead = RefreshAhead(
-        demand,
-        store,
-        loader,
-        tokens,
-        hot,
-        metrics,
-        clock,
-        ttl_seconds=settings.cache.ttl_seconds,
-        ahead_seconds=settings.sync.refresh_ahead_seconds,
-    )
+    demand = Demand(idle_seconds=windows.ttl)
     proxy = Proxy(
         settings=settings,
+        windows=windows,
         metrics=metrics,
-        store=store,
+        pool=pool,
+        tables=tables,
+        rows=rows,
         upstream=upstream,
         loader=loader,
         tokens=tokens,
-        hot=hot,
-        invalidation=Invalidation(hot, f"{socket.gethostname()}:{uuid.uuid4().hex}", clock),
+        memory=memory,
+        invalidation=Invalidation(memory, instance_id, clock),
+        purger=Purger(tables, pool, instance_id, memory=memory, metrics=metrics),
         demand=demand,
-        ahead=ahead,
+        ahead=RefreshAhead(demand, tables, loader, tokens, memory, metrics, clock, windows=windows),
         clock=clock,
     )
     app = web.Application(
@@ -157,13 +153,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         dsn = await asyncio.to_thread(embedded.start)
     log.info("cache database: %s", redact_dsn(dsn))
     proxy.dsn = dsn
-    await proxy.store.open(dsn)
+    await proxy.pool.open(dsn)
     migrating = asyncio.create_task(_migrate_then_listen(proxy, dsn))
     yield
     migrating.cancel()
     await asyncio.gather(migrating, return_exceptions=True)
     await proxy.invalidation.close()
-    await proxy.store.close()
+    await proxy.pool.close()
     if embedded is not None:
         await asyncio.to_thread(embedded.stop)
 

@@ -13,9 +13,17 @@ from pathlib import Path
 
 from qbproxy import log as qlog
 from qbproxy.config import Settings, load_config
+from qbproxy.core.catalog import ENTITIES
+from qbproxy.core.routing import is_realm
 from qbproxy.errors import ConfigError, QBProxyError
 
 DEFAULT_CONFIG = "proxy.toml"
+
+
+def _realm(text: str) -> str:
+    if not is_realm(text):
+        raise argparse.ArgumentTypeError(f"not a realm id (ASCII digits, at most 32): {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,11 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the proxy and its admin listener")
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     purge = commands.add_parser("purge", help="drop a realm's cached tables")
-    purge.add_argument("--realm", required=True, help="realm (company) id")
+    purge.add_argument("--realm", required=True, type=_realm, help="realm (company) id")
     purge.add_argument(
         "--entity",
-        choices=["Customer", "Invoice", "Payment"],
-        help="one table (default: all three)",
+        choices=[e.name for e in ENTITIES],
+        help="one table (default: every cached table)",
     )
     stats = commands.add_parser(
         "stats", help="hit rate, calls saved and latency of a running proxy"
@@ -118,16 +126,25 @@ def _migrate(settings: Settings) -> int:
 
 
 async def _purge(settings: Settings, realm: str, entity_name: str | None) -> int:
-    from qbproxy.core.catalog import ENTITIES
-    from qbproxy.db.store import Store
+    """The one purge path (qbproxy/sync/purge.py), as writes and webhooks use it: running
+    instances drop the tables from memory too, and this waits for their acknowledgement."""
+    import uuid
+
+    from qbproxy.db.pool import Pool
+    from qbproxy.db.tables import Tables
+    from qbproxy.sync.purge import Purger
 
     entities = [e for e in ENTITIES if entity_name in (None, e.name)]
-    store = Store(max_size=1, timeout=settings.database.statement_timeout_seconds)
+    pool = Pool(min_size=1, max_size=1, timeout=settings.database.statement_timeout_seconds)
     with _database(settings) as dsn:
-        await store.open(dsn)
+        await pool.open(dsn)
         try:
-            await store.purge(realm, entities)
+            purger = Purger(Tables(pool), pool, f"cli:{uuid.uuid4().hex}")
+            purged = await purger.purge(realm, entities, "cli")
         finally:
-            await store.close()
+            await pool.close()
+    if purged is None:
+        print(f"qbproxy: purge for realm {realm} failed: Postgres unavailable", file=sys.stderr)
+        return 1
     print(f"purged {', '.join(e.name for e in entities)} for realm {realm}")
     return 0

@@ -28,7 +28,7 @@ class UpstreamUnavailable(UpstreamError, ConnectionError):
 class RateLimited(UpstreamError):
     """The proxy did not send: the realm is at Intuit's limits or backing off after a 429.
 
-    Handlers answer Intuit's own 429 (qbo.throttle_body()) with `Retry-After`.
+    Handlers answer Intuit's own 429 (responses.throttle_body()) with `Retry-After`.
     """
 
     def __init__(self, retry_after: float, reason: str) -> None:

@@ -1,4 +1,5 @@
-"""What the proxy's handlers share, hung off the aiohttp app under one typed key."""
+"""What the proxy's handlers share (the services), hung off the aiohttp app under one typed
+key; built by qbproxy/app.py. The configured time windows are read here, once."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from aiohttp import web
 
 from qbproxy.config import Settings
 from qbproxy.core.in_use import Demand
-from qbproxy.core.memory import HotCache
-from qbproxy.db.store import Store
+from qbproxy.core.memory import Memory
+from qbproxy.core.policy import Windows
+from qbproxy.db.pool import Pool
+from qbproxy.db.rows import Rows
+from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
 from qbproxy.metrics import Metrics
 from qbproxy.sync.ahead import RefreshAhead
 from qbproxy.sync.invalidation import Invalidation
+from qbproxy.sync.purge import Purger
 from qbproxy.sync.refresh import Loader
 from qbproxy.upstream import Upstream
 
@@ -26,16 +31,29 @@ def _local_now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
 
+def windows_of(settings: Settings) -> Windows:
+    """The TTL, stale and refresh-ahead windows: the one place they are read from settings."""
+    return Windows.of(
+        settings.cache.ttl_seconds,
+        settings.cache.max_stale_seconds,
+        settings.sync.refresh_ahead_seconds,
+    )
+
+
 @dataclass(slots=True)
 class Proxy:
     settings: Settings
+    windows: Windows
     metrics: Metrics
-    store: Store
+    pool: Pool
+    tables: Tables
+    rows: Rows
     upstream: Upstream
     loader: Loader
     tokens: Tokens
-    hot: HotCache
+    memory: Memory
     invalidation: Invalidation
+    purger: Purger
     # Tables in use, and the token refresh-ahead may use per realm (memory only).
     demand: Demand
     ahead: RefreshAhead

@@ -170,7 +170,7 @@ def convert(type_: ColumnType, raw: Any) -> Any:
         case "timestamp":
             return parse_timestamp(raw) if isinstance(raw, str) else None
         case "id":
-            return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+            return int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
 
 
 def row_values(entity: Entity, doc: dict[str, Any]) -> tuple[Any, ...] | None:

@@ -43,6 +43,7 @@ from urllib.parse import urlencode
 import orjson
 
 from qbproxy.core.catalog import Entity, row_values
+from qbproxy.core.policy import TableFacts
 
 # Intuit answers changes up to 30 days back (qbo-api.md, "Hosts and paths").
 LOOKBACK = dt.timedelta(days=30)
@@ -60,7 +61,7 @@ class SyncState:
     entity: str
     synced_at: dt.datetime | None  # Intuit's clock; None: never loaded whole here
     reloaded_at: dt.datetime | None  # start of the last whole load (database clock)
-    complete: bool = False  # as TABLE_STATE says: refreshed within the TTL, no purge since
+    table: TableFacts | None = None  # its freshness facts (qbproxy.core.policy judges them)
 
 
 @dataclass(frozen=True, slots=True)

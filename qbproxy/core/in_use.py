@@ -1,6 +1,6 @@
 """Which tables are in use, and with which token they may be refreshed ahead (pure).
 
-Refresh-ahead (qbproxy/ahead.py) refreshes a table shortly before its TTL runs out, so that
+Refresh-ahead (qbproxy/sync/ahead.py) refreshes a table shortly before its TTL runs out, so that
 nobody waits for the refresh; but only a table somebody asked about recently, so that a
 realm nobody uses is left to expire and costs Intuit nothing. A background call needs a
 token: this keeps, per realm, the last bearer token of a caller the proxy served as trusted
@@ -59,10 +59,3 @@ class Demand:
         state = self._realms.get(realm)
         if state is not None and state.authorization == authorization:
             del self._realms[realm]
-
-
-def due(remaining: float | None, ahead_seconds: float) -> bool:
-    """Whether a table with `remaining` seconds of freshness (None: not complete) should be
-    refreshed now. An incomplete table is left to the next request: it was purged by a
-    write (whose caller reads next) or has expired already."""
-    return remaining is not None and 0 < remaining <= ahead_seconds

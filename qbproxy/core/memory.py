@@ -2,7 +2,7 @@
 
 Postgres stays the truth. This mirror only says "complete under generation G until T",
 learned from Postgres, and holds answer bytes computed under G. Purges reach it through
-LISTEN/NOTIFY (qbproxy/invalidation.py), acknowledged before a write's response returns,
+LISTEN/NOTIFY (qbproxy/sync/invalidation.py), acknowledged before a write's response returns,
 so an instance never serves from memory what a finished write changed (design.md,
 promise 2). Generations only move forward: a late read of old state cannot undo a purge.
 """
@@ -22,7 +22,7 @@ class _State:
     complete_until: float  # monotonic seconds; 0 when not complete
 
 
-class HotCache:
+class Memory:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._states: dict[TableKey, _State] = {}

@@ -73,8 +73,11 @@ def complete(table: TableFacts | None, windows: Windows) -> bool:
 def stale_servable(table: TableFacts | None, windows: Windows) -> bool:
     """Intuit failing: the rows may still be served, marked STALE. Never a table a write has
     purged since (read-your-writes outranks availability; design.md, promises 2 and 6)."""
-    return table is not None and table.whole and table.age is not None and (
-        table.age < windows.max_stale
+    return (
+        table is not None
+        and table.whole
+        and table.age is not None
+        and (table.age < windows.max_stale)
     )
 
 
@@ -153,7 +156,9 @@ class Fail:
     """Intuit failing and nothing servable: a QBO-shaped fault (502/503/504)."""
 
 
-Action = ServeMemory | LookUp | ServeRows | Refresh | Fetch | Relay | RelayAnswer | ServeStale | Fail
+Action = (
+    ServeMemory | LookUp | ServeRows | Refresh | Fetch | Relay | RelayAnswer | ServeStale | Fail
+)
 
 Refreshed = Literal["loaded", "refused", "discarded", "not_possible"]
 
@@ -167,14 +172,13 @@ class QueryFacts:
     looked_up: bool = False  # `table` was read from Postgres (None then: no state row)
     table: TableFacts | None = None
     refreshed: Refreshed | None = None  # what the table's refresh came to, once tried
-    led: bool = False  # this caller's token made the refresh's call to Intuit
     failure: Failure | None = None  # Intuit failed (an exception, a 5xx or a 429)
     answered: bool = False  # Intuit answered this caller's own call (relayable)
 
 
 def decide_query(facts: QueryFacts, windows: Windows) -> Action:
     if facts.failure is not None:
-        if not facts.looked_up:
+        if facts.trusted and not facts.looked_up:
             return LookUp()  # the stale window is judged on the table as it is now
         if facts.trusted and stale_servable(facts.table, windows):
             return ServeStale()
@@ -221,6 +225,8 @@ def decide_read(facts: ReadFacts, windows: Windows) -> Action:
         return Fetch()  # never from cache; Intuit's answer still teaches token trust
     if facts.in_memory:
         return ServeMemory()
+    if facts.refreshed not in (None, "loaded"):
+        return Fetch()  # the realm's CDC did not bring the table up to date
     if not facts.looked_up:
         return LookUp()
     if row_fresh(facts.row_age, windows):

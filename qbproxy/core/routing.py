@@ -65,7 +65,7 @@ Route = QueryRoute | ReadRoute | WriteRoute | BatchRoute | Passthrough
 def classify(method: str, path: str, query_string: str) -> Route:
     parts = path.split("/")
     # ["", "v3", "company", realm, segment, ...]
-    if len(parts) < 5 or parts[:3] != ["", "v3", "company"] or not _is_realm(parts[3]):
+    if len(parts) < 5 or parts[:3] != ["", "v3", "company"] or not is_realm(parts[3]):
         return Passthrough()
     realm, rest = parts[3], parts[4:]
     params = _params(query_string)
@@ -92,7 +92,7 @@ def classify(method: str, path: str, query_string: str) -> Route:
             method == "GET"
             and entity is not None
             and len(rest) == 2
-            and rest[1].isdigit()
+            and is_id(rest[1])
             and not set(params) - _HARMLESS_PARAMS
         ):
             return ReadRoute(realm, entity, rest[1])
@@ -103,15 +103,23 @@ def classify(method: str, path: str, query_string: str) -> Route:
     if segment == "batch" and len(rest) == 1 and method == "POST":
         return BatchRoute(realm)
     operation = params.get("operation", "create/update").lower()
-    entity_id = rest[1] if len(rest) >= 2 and rest[1].isdigit() else None
+    entity_id = rest[1] if len(rest) >= 2 and is_id(rest[1]) else None
     if len(rest) == 3 and entity_id is not None:
         operation = rest[2].lower()  # invoice/{id}/send
     return WriteRoute(realm, segment.lower(), operation, entity_id)
 
 
-def _is_realm(text: str) -> bool:
-    # Realm ids are digit strings (qbo-api.md); anything else is Intuit's to refuse.
-    return 0 < len(text) <= 32 and text.isdigit() and text.isascii()
+def is_realm(text: str) -> bool:
+    """The only realm parser: realm ids are ASCII digit strings (qbo-api.md), at most 32
+    long. Anything else (40 digits, Arabic-Indic digits) names no realm: it is forwarded
+    for Intuit to refuse, and never rate-limited or trusted as a realm."""
+    return 0 < len(text) <= 32 and text.isascii() and text.isdigit()
+
+
+def is_id(text: str) -> bool:
+    """Entity ids are ASCII digit strings; `str.isdigit` alone admits other scripts' digits,
+    which `int()` reads as another entity's id."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()  # within bigint
 
 
 def _params(query_string: str) -> dict[str, str] | None:

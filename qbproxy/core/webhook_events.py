@@ -18,6 +18,7 @@ import orjson
 
 from qbproxy.core import deps
 from qbproxy.core.catalog import Entity
+from qbproxy.core.routing import is_realm
 
 Format = Literal["legacy", "cloudevents"]
 
@@ -148,8 +149,7 @@ def _text(value: Any, where: str) -> str:
 
 def _realm(value: Any, where: str) -> str:
     realm = _text(value, where)
-    # Realm ids are digit strings (qbo-api.md), as routing.py requires of /v3 paths.
-    if not (len(realm) <= 32 and realm.isascii() and realm.isdigit()):
+    if not is_realm(realm):
         raise MalformedPayload(f"{where} must be a realm id (digits)")
     return realm
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import asyncpg
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from qbproxy.core import policy
 from qbproxy.core.catalog import ENTITIES
+from qbproxy.core.policy import TableFacts, Windows
 
 ROWS_CACHED_HELP = (
     "Entity rows held under their table's current generation, per entity, summed over "
@@ -25,22 +27,18 @@ TABLES_COMPLETE_HELP = (
     "from Postgres at scrape time; absent when Postgres did not answer."
 )
 
-# Entity and table names come from schema.ENTITIES (a whitelist); values are $n arguments.
+# Entity and table names come from the catalog (a whitelist); values are $n arguments.
 _ROWS = " UNION ALL ".join(
     f"SELECT '{e.name}', count(*) FROM {e.table} r JOIN qbo_table_state s "
     f"ON s.realm_id = r.realm_id AND s.entity = '{e.name}' WHERE r.gen = s.generation"
     for e in ENTITIES
 )
-CACHE_STATE = f"""
-WITH rows_cached (entity, n) AS ({_ROWS}),
-complete AS (
-    SELECT entity, count(*) AS n FROM qbo_table_state
-    WHERE complete_generation = generation
-      AND loaded_at > now() - make_interval(secs => $1)
-    GROUP BY entity
-)
-SELECT r.entity, r.n AS rows_cached, coalesce(c.n, 0) AS tables_complete
-FROM rows_cached r LEFT JOIN complete c USING (entity)
+ROWS_CACHED = _ROWS
+# Tables loaded whole and not purged since, with their ages: qbproxy.core.policy says which
+# are still complete.
+WHOLE_TABLES = """
+SELECT entity, generation, extract(epoch FROM now() - loaded_at)::float8 AS age
+FROM qbo_table_state WHERE complete_generation = generation
 """
 
 
@@ -61,9 +59,14 @@ class CacheState:
         yield tables
 
 
-async def read_cache_state(conn: asyncpg.Connection, ttl_seconds: float) -> CacheState:
-    records = await conn.fetch(CACHE_STATE, ttl_seconds)
+async def read_cache_state(conn: asyncpg.Connection, windows: Windows) -> CacheState:
+    counts = await conn.fetch(ROWS_CACHED)
+    whole = await conn.fetch(WHOLE_TABLES)
+    complete: dict[str, int] = {}
+    for r in whole:
+        if policy.complete(TableFacts(r["generation"], r["generation"], r["age"]), windows):
+            complete[r["entity"]] = complete.get(r["entity"], 0) + 1
     return CacheState(
-        rows_cached={r["entity"]: int(r["rows_cached"]) for r in records},
-        tables_complete={r["entity"]: int(r["tables_complete"]) for r in records},
+        rows_cached={r[0]: int(r[1]) for r in counts},
+        tables_complete=complete,
     )

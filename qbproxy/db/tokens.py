@@ -12,30 +12,59 @@ import secrets
 from collections.abc import Callable
 
 from qbproxy.core.trust import TokenTrust
-from qbproxy.db.store import Store
+from qbproxy.db.pool import Pool
 from qbproxy.errors import StoreUnavailable
 
 log = logging.getLogger("qbproxy.tokens")
 
+PROXY_SECRET = """
+WITH created AS (
+    INSERT INTO qbo_proxy_secret (secret) VALUES ($1)
+    ON CONFLICT (id) DO NOTHING RETURNING secret
+)
+SELECT secret FROM created UNION ALL SELECT secret FROM qbo_proxy_secret
+LIMIT 1
+"""
+
+REMEMBER_TOKEN = """
+INSERT INTO qbo_token_trust (realm_id, fingerprint, accepted_at) VALUES ($1, $2, now())
+ON CONFLICT (realm_id, fingerprint) DO UPDATE SET accepted_at = now()
+"""
+
+# Seconds since Intuit last accepted this token for this realm.
+TOKEN_AGE = """
+SELECT extract(epoch FROM now() - accepted_at)::float8 FROM qbo_token_trust
+WHERE realm_id = $1 AND fingerprint = $2
+"""
+
+FORGET_TOKEN = "DELETE FROM qbo_token_trust WHERE fingerprint = $1"
+
+FORGET_OLD_TOKENS = """
+DELETE FROM qbo_token_trust WHERE accepted_at < now() - make_interval(secs => $1)
+"""
+
 
 class Tokens:
     def __init__(
-        self, trust: TokenTrust, store: Store, trust_seconds: float, clock: Callable[[], float]
+        self, trust: TokenTrust, pool: Pool, trust_seconds: float, clock: Callable[[], float]
     ) -> None:
         self._trust = trust
-        self._store = store
+        self._pool = pool
         self._trust_seconds = trust_seconds
         self._clock = clock
 
     async def share_key(self) -> None:
         """Adopt the instances' shared key (after migrations), and drop trust rows too old
         to vouch for anyone, so the table does not grow with every token ever seen."""
-        self._trust.rekey(await self._store.proxy_secret(secrets.token_bytes(32)))
+        async with self._pool.acquire("token") as conn:
+            secret: bytes = await conn.fetchval(PROXY_SECRET, secrets.token_bytes(32))
+        self._trust.rekey(secret)
         await self.prune()
 
     async def prune(self) -> None:
         """Drop trust rows too old to vouch for anyone."""
-        await self._store.forget_tokens_older_than(self._trust_seconds)
+        async with self._pool.acquire("token") as conn:
+            await conn.execute(FORGET_OLD_TOKENS, self._trust_seconds)
 
     async def trusted(self, realm: str, authorization: str | None) -> bool:
         fp = self._trust.fingerprint(authorization)
@@ -45,7 +74,8 @@ class Tokens:
         if self._trust.trusted(realm, fp, now):
             return True
         try:
-            age = await self._store.token_age(realm, fp)
+            async with self._pool.acquire("token") as conn:
+                age: float | None = await conn.fetchval(TOKEN_AGE, realm, fp)
         except StoreUnavailable:
             return False
         if age is None or age >= self._trust_seconds:
@@ -59,7 +89,8 @@ class Tokens:
             return
         self._trust.accept(realm, fp, self._clock())
         try:
-            await self._store.remember_token(realm, fp)
+            async with self._pool.acquire("token") as conn:
+                await conn.execute(REMEMBER_TOKEN, realm, fp)
         except StoreUnavailable as exc:
             log.debug("token trust kept in memory only: %s", exc)
 
@@ -69,7 +100,8 @@ class Tokens:
             return
         self._trust.reject(fp)
         try:
-            await self._store.forget_token(fp)
+            async with self._pool.acquire("token") as conn:
+                await conn.execute(FORGET_TOKEN, fp)
         except StoreUnavailable as exc:
             log.warning("could not drop a rejected token's trust in postgres: %s", exc)
 

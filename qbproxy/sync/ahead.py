@@ -3,9 +3,9 @@ so that a busy realm's reads stay hits across TTL boundaries (stale-while-revali
 except that nothing stale is ever served: the old rows are still within their TTL).
 
 Every tick, one statement asks Postgres how long each complete table of the realms in use
-(qbproxy/demand.py) stays fresh. A table within `sync.refresh_ahead_seconds` of expiry is
+(qbproxy/core/in_use.py) stays fresh. A table within `sync.refresh_ahead_seconds` of expiry is
 refreshed through the loader, with the last token a trusted caller of that realm presented:
-one CDC call for the realm's tables (qbproxy/fill.py), under the same generation guard and
+one CDC call for the realm's tables (qbproxy/sync/refresh.py), under the same generation guard and
 lease as any refresh, so a refresh racing a write does not land and instances do not refresh
 a table twice. A realm with no trusted token gets nothing; a failed refresh is not retried
 until the table expires, when the next request refreshes (or serves stale) as usual.
@@ -18,10 +18,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from qbproxy.core import policy
 from qbproxy.core.catalog import ENTITIES, Entity
-from qbproxy.core.in_use import Demand, due
-from qbproxy.core.memory import HotCache
-from qbproxy.db.store import Store
+from qbproxy.core.in_use import Demand
+from qbproxy.core.memory import Memory
+from qbproxy.core.policy import Windows
+from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
 from qbproxy.errors import StoreUnavailable, UpstreamError
 from qbproxy.metrics import Metrics
@@ -35,35 +37,28 @@ _MAX_TICK_SECONDS = 5.0
 _MIN_TICK_SECONDS = 0.05
 
 
-def effective_ahead(ahead_seconds: float, ttl_seconds: float) -> float:
-    """The refresh-ahead window: at most half the TTL, so a table is not refreshed again as
-    soon as it was refreshed (a refresh-ahead as long as the TTL would never stop)."""
-    return min(ahead_seconds, ttl_seconds / 2)
-
-
 class RefreshAhead:
     def __init__(
         self,
         demand: Demand,
-        store: Store,
+        tables: Tables,
         loader: Loader,
         tokens: Tokens,
-        hot: HotCache,
+        memory: Memory,
         metrics: Metrics,
         clock: Callable[[], float],
         *,
-        ttl_seconds: float,
-        ahead_seconds: float,
+        windows: Windows,
     ) -> None:
         self._demand = demand
-        self._store = store
+        self._tables = tables
         self._loader = loader
         self._tokens = tokens
-        self._hot = hot
+        self._memory = memory
         self._metrics = metrics
         self._clock = clock
-        self._ttl = ttl_seconds
-        self.ahead = effective_ahead(ahead_seconds, ttl_seconds)
+        self._windows = windows
+        self.ahead = windows.ahead
         self.tick_seconds = min(_MAX_TICK_SECONDS, max(_MIN_TICK_SECONDS, self.ahead / 4))
         self._running: dict[str, asyncio.Task[None]] = {}
         # Realm -> when it may be tried again after a refresh that did not land.
@@ -100,12 +95,13 @@ class RefreshAhead:
         candidates = [r for r in in_use if r not in self._running and r not in self._resting]
         if not candidates:
             return
-        left = await self._store.freshness_left(candidates, self._ttl)
+        states = await self._tables.realm_states(candidates)
         for realm in candidates:
             expiring = [
                 entity
                 for entity in ENTITIES
-                if entity.name in in_use[realm] and due(left.get((realm, entity.name)), self.ahead)
+                if entity.name in in_use[realm]
+                and policy.due_ahead(states.get((realm, entity.name)), self._windows)
             ]
             if not expiring:
                 continue
@@ -157,13 +153,13 @@ class RefreshAhead:
     async def _learn(self, realm: str, entity: Entity) -> None:
         """Tell this worker's memory the table's new lease of life at once (other workers
         learn it from Postgres when their memory's expiry comes)."""
-        if not self._hot.enabled:
+        if not self._memory.enabled:
             return
         with contextlib.suppress(StoreUnavailable):
-            state = await self._store.table_state(realm, entity, self._ttl)
-            if state is not None and state.age is not None:
-                remaining = self._ttl - state.age if state.complete else 0.0
-                self._hot.learn(realm, entity.name, state.generation, remaining, self._clock())
+            state = await self._tables.state(realm, entity)
+            if state is not None:
+                left = policy.fresh_for(state, self._windows)
+                self._memory.learn(realm, entity.name, state.generation, left, self._clock())
 
     async def close(self) -> None:
         tasks = list(self._running.values())

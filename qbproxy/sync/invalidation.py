@@ -1,7 +1,7 @@
 """Purges reach every instance's memory before the write that caused them answers.
 
 Each instance LISTENs on one dedicated connection, applies every purge notification to
-its HotCache, acknowledges it in `qbo_instances`, and heartbeats there every second. A
+its Memory, acknowledges it in `qbo_instances`, and heartbeats there every second. A
 writer waits until every live instance has acknowledged its purge. An instance that
 cannot heartbeat stops answering from memory on its own (fences) before writers stop
 waiting for it, so no path serves memory a finished write has outdated.
@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from qbproxy.core.memory import HotCache
+from qbproxy.core.memory import Memory
 
 log = logging.getLogger("qbproxy.invalidation")
 
@@ -47,13 +47,9 @@ WHERE id <> $1 AND acked_seq < $2 AND heartbeat > now() - make_interval(secs => 
 FORGET_DEAD = "DELETE FROM qbo_instances WHERE heartbeat < now() - interval '1 hour'"
 
 
-def notification(realm: str, generations: dict[str, int], seq: int) -> str:
-    return orjson.dumps({"realm": realm, "generations": generations, "seq": seq}).decode()
-
-
 class Invalidation:
-    def __init__(self, hot: HotCache, instance_id: str, clock: Callable[[], float]) -> None:
-        self._hot = hot
+    def __init__(self, memory: Memory, instance_id: str, clock: Callable[[], float]) -> None:
+        self._memory = memory
         self.instance_id = instance_id
         self._clock = clock
         self._conn: asyncpg.Connection | None = None
@@ -89,9 +85,9 @@ class Invalidation:
         try:
             await conn.add_listener(CHANNEL, self._on_notify)
             # The moment the link drops, memory stops answering (not at the next heartbeat).
-            conn.add_termination_listener(lambda _: self._hot.clear())
+            conn.add_termination_listener(lambda _: self._memory.clear())
             # Purges committed before LISTEN began were never seen: start from nothing.
-            self._hot.clear()
+            self._memory.clear()
             await conn.execute(REGISTER, self.instance_id)
             await conn.execute(FORGET_DEAD)
             self._conn = conn
@@ -107,17 +103,17 @@ class Invalidation:
 
     async def _drop(self) -> None:
         self._conn = None
-        self._hot.clear()
+        self._memory.clear()
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         try:
             doc = orjson.loads(payload)
             realm, generations, seq = doc["realm"], doc["generations"], int(doc["seq"])
             for entity, generation in generations.items():
-                self._hot.purged(realm, entity, int(generation))
+                self._memory.purged(realm, entity, int(generation))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.error("[CACHE] unreadable purge notification; clearing memory")
-            self._hot.clear()
+            self._memory.clear()
             return
         self._acked = max(self._acked, seq)
         task = asyncio.get_running_loop().create_task(self._ack())

@@ -1,5 +1,5 @@
 """Refreshing a table from Intuit, once per realm and table at a time: a whole load, or
-an incremental refresh of the realm's tables through one CDC call (qbproxy/cdc.py).
+an incremental refresh of the realm's tables through one CDC call (qbproxy/core/cdc.py).
 
 A load pages `SELECT * FROM X STARTPOSITION n MAXRESULTS 1000` with the caller's token and
 lands each page under the generation recorded when it started; a CDC call lands each
@@ -24,9 +24,11 @@ from urllib.parse import urlencode
 import orjson
 
 from qbproxy.config import SyncSettings
-from qbproxy.core import cdc
+from qbproxy.core import cdc, policy
 from qbproxy.core.catalog import CUSTOMER, ENTITIES, Entity, row_values
-from qbproxy.db.store import FillTicket, Store
+from qbproxy.core.policy import Windows
+from qbproxy.db.rows import Rows
+from qbproxy.db.tables import FillTicket, Tables
 from qbproxy.db.tokens import Tokens
 from qbproxy.errors import StoreUnavailable
 from qbproxy.metrics import Metrics
@@ -39,7 +41,7 @@ PAGE_SIZE = 1000
 # A load renews its lease per page; a crashed loader's lease runs out after this.
 _LEASE_SECONDS = 60.0
 # Between whole loads, CDC refreshes a table; a whole reload at least this often bounds
-# what CDC could miss (qbproxy/cdc.py, last paragraph).
+# what CDC could miss (qbproxy/core/cdc.py, last paragraph).
 FULL_RELOAD_SECONDS = 86_400.0
 
 
@@ -125,19 +127,21 @@ def _relayed(status: int) -> bool:
 class Loader:
     def __init__(
         self,
-        store: Store,
+        tables: Tables,
+        rows: Rows,
         upstream: Upstream,
         metrics: Metrics,
         tokens: Tokens,
         *,
-        ttl_seconds: float,
+        windows: Windows,
         wait_seconds: float,
         poll_seconds: float = 0.05,
         sync: SyncSettings | None = None,
         full_reload_seconds: float = FULL_RELOAD_SECONDS,
     ) -> None:
-        self._ttl_seconds = ttl_seconds
-        self._store = store
+        self._windows = windows
+        self._tables = tables
+        self._rows = rows
         self._upstream = upstream
         self._metrics = metrics
         self._tokens = tokens
@@ -166,7 +170,7 @@ class Loader:
         self, realm: str, entity: Entity, headers: Mapping[str, str], fresh_for: float
     ) -> LoadResult:
         """Refresh a complete table that expires within `fresh_for` seconds (refresh-ahead,
-        qbproxy/ahead.py), or join the refresh of it already in flight. Loaded(None) when it
+        qbproxy/sync/ahead.py), or join the refresh of it already in flight. Loaded(None) when it
         needs none (another instance refreshed it), Discarded when it is no longer complete
         (purged or expired meanwhile: the next request refreshes it)."""
         task, _ = self._start(realm, entity, headers, fresh_for=fresh_for)
@@ -180,17 +184,17 @@ class Loader:
         Loaded only if the table is complete now, as for load_table."""
         if not self._sync.cdc:
             return None
-        result = await self._refresh_by_cdc(realm, entity, dict(headers), self._ttl_seconds)
+        result = await self._refresh_by_cdc(realm, entity, dict(headers), 0.0)
         return None if result is None else await self._complete_now(realm, entity, result)
 
     async def _complete_now(self, realm: str, entity: Entity, result: LoadResult) -> LoadResult:
         """A refresh may have landed before a purge the caller must see (it joined a
         refresh, or a CDC call, that started before a write returned): Loaded only if the
         table is still complete now."""
-        if isinstance(result, Loaded):
-            state = await self._store.table_state(realm, entity, self._ttl_seconds)
-            if state is None or not state.complete:
-                return Discarded()
+        if isinstance(result, Loaded) and not policy.complete(
+            await self._tables.state(realm, entity), self._windows
+        ):
+            return Discarded()
         return result
 
     def _start(
@@ -218,15 +222,14 @@ class Loader:
     ) -> LoadResult:
         """Refresh the table unless it is complete for `fresh_for` more seconds (0: unless
         it is complete at all)."""
-        ttl = self._ttl_seconds - fresh_for
         if fresh_for > 0:
-            state = await self._store.table_state(realm, entity, self._ttl_seconds)
-            if state is None or not state.complete:
+            state = await self._tables.state(realm, entity)
+            if not policy.complete(state, self._windows):
                 return Discarded()
-            if state.age is not None and state.age < ttl:
+            if not policy.needs_refresh(state, self._windows, fresh_for):
                 return Loaded(None)
         if self._sync.cdc:
-            result = await self._refresh_by_cdc(realm, entity, headers, ttl)
+            result = await self._refresh_by_cdc(realm, entity, headers, fresh_for)
             if result is not None:
                 return result
         return await self._load(realm, entity, headers)
@@ -234,7 +237,7 @@ class Loader:
     # --- whole loads ---------------------------------------------------------------
 
     async def _load(self, realm: str, entity: Entity, headers: dict[str, str]) -> LoadResult:
-        ticket = await self._store.begin_fill(realm, entity)
+        ticket = await self._tables.begin_fill(realm, entity)
         if not await self._claim(realm, entity):
             return await self._await_other_instance(realm, entity)
         try:
@@ -249,7 +252,7 @@ class Loader:
             return False
         self._held.add(key)
         try:
-            taken = await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
+            taken = await self._tables.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
         except BaseException:
             self._held.discard(key)
             raise
@@ -260,7 +263,7 @@ class Loader:
     async def _unclaim(self, realm: str, entity: Entity) -> None:
         try:
             with contextlib.suppress(StoreUnavailable):
-                await self._store.release_lease(realm, entity, self._owner)
+                await self._tables.release_lease(realm, entity, self._owner)
         finally:
             self._held.discard((realm, entity.name))
 
@@ -270,8 +273,8 @@ class Loader:
         deadline = asyncio.get_running_loop().time() + self._wait_seconds
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(self._poll_seconds)
-            state = await self._store.table_state(realm, entity, self._ttl_seconds)
-            if state is not None and state.complete:
+            state = await self._tables.state(realm, entity)
+            if policy.complete(state, self._windows):
                 return Loaded(None)
             if state is None or not state.leased:
                 break  # its load failed or was overtaken by a purge
@@ -305,8 +308,8 @@ class Loader:
             if len(page.items) < PAGE_SIZE:
                 break
             start += PAGE_SIZE
-            await self._store.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
-        if not await self._store.complete_whole_load(ticket, synced_at):
+            await self._tables.acquire_lease(realm, entity, self._owner, _LEASE_SECONDS)
+        if not await self._rows.complete_whole_load(ticket, synced_at):
             self._metrics.fills.labels(entity.name, "table", "discarded").inc()
             return Discarded()
         self._metrics.fills.labels(entity.name, "table", "landed").inc()
@@ -315,7 +318,7 @@ class Loader:
 
     async def _land(self, ticket: FillTicket, items: list[dict[str, Any]]) -> bool:
         rows = to_rows(ticket.entity, items)
-        if not await self._store.fill(ticket, rows):
+        if not await self._rows.fill(ticket, rows):
             self._metrics.fills.labels(ticket.entity.name, "table", "discarded").inc()
             return False
         self._metrics.rows_filled.labels(ticket.entity.name).inc(len(rows))
@@ -337,13 +340,14 @@ class Loader:
     # --- incremental refresh through CDC ---------------------------------------------
 
     async def _refresh_by_cdc(
-        self, realm: str, entity: Entity, headers: dict[str, str], ttl: float
+        self, realm: str, entity: Entity, headers: dict[str, str], fresh_for: float
     ) -> LoadResult | None:
         """The table refreshed by the realm's CDC call (this caller's, or one in flight
-        that covers it), or None: load it whole. A table complete under `ttl` needs none."""
-        now, states = await self._store.sync_states(realm, ttl)
+        that covers it), or None: load it whole. A table complete for `fresh_for` more seconds
+        needs none."""
+        now, states = await self._tables.sync_states(realm)
         state = next((s for s in states if s.entity == entity.name), None)
-        if state is not None and state.complete:
+        if state is not None and not policy.needs_refresh(state.table, self._windows, fresh_for):
             return Loaded(None)  # refreshed since the caller looked (a CDC just landed)
         if now is None or state is None or self._since(state, now) is None:
             return None
@@ -380,7 +384,7 @@ class Loader:
     async def _cdc(self, realm: str, requested: Entity, headers: dict[str, str]) -> CdcResults:
         """One CDC call for every table of the realm it can refresh (its lease free, synced
         recently enough), each landing under the generation taken before the call."""
-        now, states = await self._store.sync_states(realm, self._ttl_seconds)
+        now, states = await self._tables.sync_states(realm)
         # Read before the tickets: a refresh landing after this read voids this one.
         synced: dict[str, cdc.SyncState] = {
             state.entity: state
@@ -397,14 +401,14 @@ class Loader:
                 if entity.name not in synced:
                     continue
                 # Ticket before lease and call, as for loads: a purge after it voids the call.
-                ticket = await self._store.begin_fill(realm, entity)
+                ticket = await self._tables.begin_fill(realm, entity)
                 if await self._claim(realm, entity):
                     tickets[entity.name] = ticket
                 elif entity.name == requested.name:
                     return {requested.name: _Busy()}
             # A refresh elsewhere may have landed between the read above and the leases:
             # its tables are fresh, and asking again would only be discarded (asked_from).
-            _, now_states = await self._store.sync_states(realm, self._ttl_seconds)
+            _, now_states = await self._tables.sync_states(realm)
             moved = {
                 state.entity
                 for state in now_states
@@ -446,7 +450,7 @@ class Loader:
         landed = 0
         for name, ticket in tickets.items():
             changes = parsed.tables[name]
-            if await self._store.apply_changes(
+            if await self._rows.apply_changes(
                 ticket,
                 changes.rows,
                 changes.deleted_ids,

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
 
-import asyncpg
 import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -18,7 +16,6 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
 from qbproxy.db.cache_stats import CacheState, read_cache_state
-from qbproxy.db.store import Store
 from qbproxy.errors import StoreUnavailable
 from qbproxy.services import Proxy
 
@@ -57,7 +54,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {"migrations": "applied" if proxy.migrated.is_set() else "pending"}
     try:
         async with asyncio.timeout(CACHE_STATE_TIMEOUT_SECONDS):
-            await proxy.store.ping()
+            await proxy.pool.ping()
         checks["postgres"] = "ok"
     except (StoreUnavailable, TimeoutError):
         checks["postgres"] = "unreachable"
@@ -100,16 +97,11 @@ async def _cache_state(proxy: Proxy) -> CacheState | None:
     if not proxy.migrated.is_set():
         return None
     try:
-        async with asyncio.timeout(CACHE_STATE_TIMEOUT_SECONDS), _connection(proxy.store) as conn:
-            return await read_cache_state(conn, proxy.settings.cache.ttl_seconds)
+        async with asyncio.timeout(CACHE_STATE_TIMEOUT_SECONDS), proxy.pool.connection() as conn:
+            return await read_cache_state(conn, proxy.windows)
     except (StoreUnavailable, TimeoutError) as exc:
         log.debug("cache-state gauges left out of this scrape: %s", exc)
         return None
-
-
-def _connection(store: Store) -> AbstractAsyncContextManager[asyncpg.Connection]:
-    # A pooled connection that raises StoreUnavailable instead of driver errors.
-    return store.connection()
 
 
 def _json(doc: object, status: int = 200) -> web.Response:

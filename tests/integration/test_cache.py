@@ -147,7 +147,7 @@ async def test_table_older_than_ttl_is_reloaded(
     finally:
         await conn.close()
     # Ageing rows by SQL bypasses the purge channel: forget what memory learned too.
-    proxy.proxy.hot.clear()
+    proxy.proxy.memory.clear()
     intuit.sandbox.reset_calls()
     assert (await query(proxy, intuit, text))[0] == "MISS"
     assert intuit.sandbox.count(kind="query", entity="Payment") == 1

@@ -1,7 +1,7 @@
 """Incremental refresh through Intuit's CDC endpoint: an expired or purged table is brought
 up to date by one CDC call for every table of the realm, not reloaded whole; answers equal
 Intuit's; a CDC answer that raced a write never lands; the cap, an unreadable or refused
-answer, and a sync older than Intuit's 30 days fall back as documented (qbproxy/cdc.py).
+answer, and a sync older than Intuit's 30 days fall back as documented (qbproxy/core/cdc.py).
 Upstream calls are counted by the fake Intuit itself."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def age(
     finally:
         await conn.close()
     # State changed by SQL bypasses the purge channel: forget what memory learned too.
-    proxy.proxy.hot.clear()
+    proxy.proxy.memory.clear()
 
 
 async def assert_current(proxy: Running, intuit: Intuit) -> None:
@@ -427,7 +427,7 @@ async def test_two_instances_make_one_cdc_call(
     b = await proxy_for(intuit.url)
     await warm(a, intuit)
     await age(a, pg_dsn)
-    b.proxy.hot.clear()
+    b.proxy.memory.clear()
     intuit.sandbox.reset_calls()
     intuit.sandbox.latency_ms = 200
     results = await asyncio.gather(*(via(p, intuit, EVERYTHING[e]) for p in (a, b) for e in TABLES))

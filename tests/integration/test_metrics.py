@@ -229,7 +229,7 @@ async def test_postgres_down_leaves_out_cache_state_gauges_only(
 ) -> None:
     await read(proxy, intuit, intuit.sandbox.entities(REALM, "Customer")[0]["Id"])
     assert value(await admin.scrape(), "qbproxy_cache_rows", entity="Customer") == 1
-    await proxy.proxy.store.close()
+    await proxy.proxy.pool.close()
 
     scraped = await admin.scrape()
     names = {family.name for family in text_string_to_metric_families(scraped)}

@@ -74,7 +74,7 @@ async def test_table_refresh_cut_mid_body_serves_stale_rows(
     fresh = await query(proxy, intuit)
     assert fresh[:2] == (200, "MISS")
     await age_tables(pg_dsn, 400)  # past the TTL (300 s), within max_stale (3600 s)
-    proxy.proxy.hot.clear()  # ageing by SQL bypasses the purge channel
+    proxy.proxy.memory.clear()  # ageing by SQL bypasses the purge channel
     intuit.sandbox.reset_calls()
     intuit.sandbox.kill_mid_stream_next(1, where=refreshes)
     status, cache, body = await query(proxy, intuit)
@@ -126,7 +126,7 @@ async def test_read_cut_mid_body_serves_the_stale_row(
     status, headers, _ = await proxy.get(path, headers=intuit.auth())
     assert (status, headers["X-Cache"]) == (200, "MISS")
     await age_tables(pg_dsn, 400)  # the row past the TTL, within max_stale
-    proxy.proxy.hot.clear()
+    proxy.proxy.memory.clear()
     intuit.sandbox.kill_mid_stream_next(1, kind="read", entity="Customer")
     status, headers, body = await proxy.get(path, headers=intuit.auth())
     assert (status, headers["X-Cache"]) == (200, "STALE")

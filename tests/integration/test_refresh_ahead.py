@@ -1,4 +1,4 @@
-"""Refresh-ahead (qbproxy/ahead.py): a table in use is refreshed in the background before its
+"""Refresh-ahead (qbproxy/sync/ahead.py): a table in use is refreshed in the background before its
 TTL runs out, with the last trusted caller's token, so a busy realm's reads stay hits across
 TTL boundaries and nobody waits on a refresh; a realm left alone expires; nothing is asked
 for a realm without a trusted token. Short TTLs stand in for five minutes; the fake Intuit

@@ -101,7 +101,7 @@ async def test_intuit_failing_serves_stale_within_bound(
     proxy = await proxy_for(intuit.url, upstream_timeout_seconds="0.5")
     fresh = await query(proxy, intuit)
     await age_tables(pg_dsn, 400)  # past the TTL (300 s), within max_stale (3600 s)
-    proxy.proxy.hot.clear()  # ageing by SQL bypasses the purge channel
+    proxy.proxy.memory.clear()  # ageing by SQL bypasses the purge channel
     if failure == "hang":
         gate = intuit.sandbox.hang()
     elif failure == "down":
@@ -129,7 +129,7 @@ async def test_intuit_failing_past_max_stale_is_a_fault(
     proxy = await proxy_for(intuit.url)
     await query(proxy, intuit)
     await age_tables(pg_dsn, 4000)  # past max_stale_seconds
-    proxy.proxy.hot.clear()  # ageing by SQL bypasses the purge channel
+    proxy.proxy.memory.clear()  # ageing by SQL bypasses the purge channel
     await intuit.server.close()
     status, cache, body = await query(proxy, intuit)
     assert status == 502

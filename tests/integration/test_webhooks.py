@@ -15,8 +15,8 @@ import pytest
 
 from qbproxy.core.catalog import Entity
 from qbproxy.core.webhook_events import sign
-from qbproxy.sync import webhooks
-from qbproxy.sync.webhooks import MAX_BODY_BYTES
+from qbproxy.web import webhooks
+from qbproxy.web.webhooks import MAX_BODY_BYTES
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 
 TOKEN = "verifier-7d1c"
@@ -187,7 +187,7 @@ async def test_events_for_uncached_entities_are_counted_and_dropped(
 async def test_answers_before_the_purge_runs(
     intuit: Intuit, hooked: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = hooked.proxy.store
+    store = hooked.proxy.tables
     purge = store.purge
     gate = asyncio.Event()
     purged: list[str] = []
@@ -214,7 +214,7 @@ async def test_purge_with_postgres_gone_is_counted_not_raised(
     async def failing_purge(realm: str, entities: list[Entity]) -> None:
         raise StoreUnavailable("postgres: gone")
 
-    monkeypatch.setattr(hooked.proxy.store, "purge", failing_purge)
+    monkeypatch.setattr(hooked.proxy.tables, "purge", failing_purge)
     assert (await post(hooked, legacy("Customer", "1")))[0] == 200
     await webhooks.drain(hooked.server.app)
     assert metric(hooked, "qbproxy_store_errors_total") == 1

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbproxy.core import catalog as schema
+from qbproxy.core import catalog
 from qbproxy.core.qbql import Plan, Query, Unsupported, compile_query, parse, render
 from qbproxy.core.qbql.ast import (
     RESERVED,
@@ -129,14 +129,14 @@ def test_render_then_parse_round_trips(query: Query) -> None:
     assert parse(render(query)) == query
 
 
-# Valid queries over schema.py, with the Python value each literal must become.
+# Valid queries over the catalog, with the Python value each literal must become.
 leaky_text = st.text(min_size=1).filter(
     lambda s: "\x00" not in s and bool(s.strip()) and not set(s) <= SQL_CHARS
 )
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 
 
-def _values(kind: schema.ColumnType) -> st.SearchStrategy[tuple[Literal, object]]:
+def _values(kind: catalog.ColumnType) -> st.SearchStrategy[tuple[Literal, object]]:
     if kind in ("text", "ref"):
         return leaky_text.map(lambda s: (String(s), s))
     if kind == "bool":
@@ -156,7 +156,7 @@ def _values(kind: schema.ColumnType) -> st.SearchStrategy[tuple[Literal, object]
 
 @st.composite
 def valid_queries(draw: st.DrawFn) -> tuple[Query, list[tuple[Literal, object]]]:
-    entity = draw(st.sampled_from(schema.ENTITIES))
+    entity = draw(st.sampled_from(catalog.ENTITIES))
     fields = [f for f in entity.fields if f.local]
     where: list[Condition] = []
     used: list[tuple[Literal, object]] = []

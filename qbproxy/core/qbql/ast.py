@@ -1,7 +1,7 @@
 """The syntax tree of a QBO query and the refusal types shared by lexer, parser and planner.
 
 The tree is purely syntactic: names are kept as written and literals as typed; the planner
-(plan.py) resolves them against schema.py.
+(plan.py) resolves them against the catalog (core/catalog.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeAlias
 
-from qbproxy.core import catalog as schema
+from qbproxy.core import catalog
 from qbproxy.core.qbql.ast import (
     Bool,
     Comparison,
@@ -46,7 +46,7 @@ _TIMESTAMP = re.compile(
 _RANGE_OPS = ("<", ">", "<=", ">=")
 # Operators answered per column type. Refs and booleans only match values (comparing a
 # ref as text or as a number is unsure at Intuit); Ids only match (qbo-api.md, brief).
-_OPERATORS: dict[schema.ColumnType, frozenset[str]] = {
+_OPERATORS: dict[catalog.ColumnType, frozenset[str]] = {
     "text": frozenset({"=", *_RANGE_OPS, "LIKE", "IN"}),
     "ref": frozenset({"=", "IN"}),
     "bool": frozenset({"=", "IN"}),
@@ -55,7 +55,7 @@ _OPERATORS: dict[schema.ColumnType, frozenset[str]] = {
     "timestamp": frozenset({"=", *_RANGE_OPS, "IN"}),
     "id": frozenset({"=", "IN"}),
 }
-_PG_TYPE = schema.PG_TYPES
+_PG_TYPE = catalog.PG_TYPES
 
 Op: TypeAlias = Literal["=", "<", ">", "<=", ">=", "LIKE", "IN"]
 
@@ -76,16 +76,16 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class _Condition:
-    """A condition resolved against schema.py, its values converted to the column type."""
+    """A condition resolved against the catalog, its values converted to the column type."""
 
-    field: schema.Field
+    field: catalog.Field
     op: Op
     values: tuple[object, ...]  # exactly one unless op is IN; a LIKE pattern unescaped
     node: Comparison | In  # canonical syntax, rendered into `normalized`
     text: str  # rendering of `node`; the canonical sort key
 
     @classmethod
-    def make(cls, field: schema.Field, op: Op, values: tuple[object, ...]) -> _Condition:
+    def make(cls, field: catalog.Field, op: Op, values: tuple[object, ...]) -> _Condition:
         literals = tuple(_literal(field.type, v) for v in values)
         node: Comparison | In
         node = In(field.name, literals) if op == "IN" else Comparison(field.name, op, literals[0])
@@ -106,7 +106,7 @@ def compile_query(text: str) -> Plan | Unsupported:
 
 def plan(query: Query) -> Plan:
     """The plan for a parsed query; raises QueryNotSupported."""
-    entity = schema.entity_named(query.entity)
+    entity = catalog.entity_named(query.entity)
     if entity is None:
         raise QueryNotSupported("the entity is not one the cache holds")
     if not isinstance(query.select, str):
@@ -158,12 +158,12 @@ def plan(query: Query) -> Plan:
     )
 
 
-def _conditions(entity: schema.Entity, query: Query) -> list[_Condition]:
+def _conditions(entity: catalog.Entity, query: Query) -> list[_Condition]:
     """The WHERE conditions resolved, deduplicated and sorted into a canonical order."""
     resolved = [_resolve(entity, c) for c in query.where]
     # qbo-api.md: SELECT * FROM Customer returns active customers only, unless the query
     # names Active itself (`Active IN (true, false)` means both).
-    if entity is schema.CUSTOMER and not any(c.field.name == "Active" for c in resolved):
+    if entity is catalog.CUSTOMER and not any(c.field.name == "Active" for c in resolved):
         active = entity.field("Active")
         assert active is not None
         resolved.append(_Condition.make(active, "=", (True,)))
@@ -171,7 +171,7 @@ def _conditions(entity: schema.Entity, query: Query) -> list[_Condition]:
     return [unique[text] for text in sorted(unique)]
 
 
-def _resolve(entity: schema.Entity, node: Comparison | In) -> _Condition:
+def _resolve(entity: catalog.Entity, node: Comparison | In) -> _Condition:
     field = _field(entity, node.field)
     op: Op = "IN" if isinstance(node, In) else node.op
     if op not in _OPERATORS[field.type]:
@@ -185,14 +185,14 @@ def _resolve(entity: schema.Entity, node: Comparison | In) -> _Condition:
     return _Condition.make(field, "IN" if len(values) > 1 else "=", values)
 
 
-def _field(entity: schema.Entity, name: str) -> schema.Field:
+def _field(entity: catalog.Entity, name: str) -> catalog.Field:
     field = entity.field(name)  # accepts "Metadata." for "MetaData." (qbo-api.md)
     if field is None or not field.local:
         raise QueryNotSupported(f"a field is not filterable or sortable on {entity.name}")
     return field
 
 
-def _convert(field: schema.Field, value: Value) -> object:
+def _convert(field: catalog.Field, value: Value) -> object:
     """A literal as the Python value asyncpg sends for the field's column."""
     kind = field.type
     if kind in ("text", "ref"):
@@ -226,7 +226,7 @@ def _convert(field: schema.Field, value: Value) -> object:
     return _timestamp(text)
 
 
-def _money(field: schema.Field, text: str) -> Decimal:
+def _money(field: catalog.Field, text: str) -> Decimal:
     # Plain decimals only: NaN, Infinity and exponents are refused, as are amounts no
     # QBO amount field can hold.
     m = _NUMBER.fullmatch(text)
@@ -262,7 +262,7 @@ def _timestamp(text: str) -> dt.datetime:
         raise QueryNotSupported("a time is not a valid instant") from None
 
 
-def _literal(kind: schema.ColumnType, value: object) -> Value:
+def _literal(kind: catalog.ColumnType, value: object) -> Value:
     """The canonical literal for a converted value (inverse of `_convert`)."""
     if isinstance(value, bool):
         return Bool(value)
@@ -276,7 +276,7 @@ def _literal(kind: schema.ColumnType, value: object) -> Value:
     return String(value)
 
 
-def _column(field: schema.Field) -> str:
+def _column(field: catalog.Field) -> str:
     # Text compares case-insensitively (brief). lower() runs in Postgres on both sides so
     # column and value fold the same way; COLLATE "C" gives code-point order and matches
     # the expression index in migrations/0001_cache_tables.sql.
@@ -311,9 +311,9 @@ def _argument(condition: _Condition) -> object:
     return value
 
 
-def _order(entity: schema.Entity, keys: tuple[OrderKey, ...]) -> list[tuple[schema.Field, bool]]:
+def _order(entity: catalog.Entity, keys: tuple[OrderKey, ...]) -> list[tuple[catalog.Field, bool]]:
     """ORDERBY keys resolved, ending with Id ascending as the tie-breaker."""
-    order: list[tuple[schema.Field, bool]] = []
+    order: list[tuple[catalog.Field, bool]] = []
     for key in keys:
         field = _field(entity, key.field)
         if field.type in ("ref", "bool"):
@@ -331,7 +331,7 @@ def _order(entity: schema.Entity, keys: tuple[OrderKey, ...]) -> list[tuple[sche
     return [*order, (id_field, False)]
 
 
-def _order_sql(field: schema.Field, descending: bool) -> str:
+def _order_sql(field: catalog.Field, descending: bool) -> str:
     # Postgres defaults, written out: ascending puts NULLs last, descending first.
     direction = "DESC NULLS FIRST" if descending else "ASC NULLS LAST"
     return f"{_column(field)} {direction}"

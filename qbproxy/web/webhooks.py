@@ -14,7 +14,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from qbproxy.config import WebhookSettings
-from qbproxy.core.catalog import Entity
 from qbproxy.core.webhook_events import (
     DROPPED_ENTITIES,
     MalformedPayload,
@@ -24,9 +23,8 @@ from qbproxy.core.webhook_events import (
     plan,
     verify,
 )
-from qbproxy.errors import StoreUnavailable
 from qbproxy.services import PROXY, Proxy
-from qbproxy.web.handlers import read_within
+from qbproxy.web.relay import read_within
 
 log = logging.getLogger("qbproxy.webhooks")
 
@@ -155,22 +153,10 @@ async def webhook_handler(request: web.Request) -> web.Response:
 
 
 async def _apply(proxy: Proxy, decided: Plan) -> None:
+    # A lost purge (Postgres down) is logged by the purger; the TTL still bounds how long
+    # the change stays invisible.
     for realm, tables in decided.purges.items():
-        await _purge(proxy, realm, tables)
-
-
-async def _purge(proxy: Proxy, realm: str, tables: frozenset[Entity]) -> None:
-    ordered = sorted(tables, key=lambda e: e.name)
-    try:
-        await proxy.store.purge(realm, ordered)
-    except StoreUnavailable as exc:
-        # Lost purge: the TTL still bounds how long the change stays invisible.
-        proxy.metrics.store_errors.inc()
-        log.warning("[CACHE] webhook purge for realm %s not applied: %s", realm, exc)
-        return
-    for entity in ordered:
-        proxy.metrics.purges.labels(entity.name, "webhook").inc()
-    log.info("[CACHE] purged %s for realm %s (webhook)", ",".join(e.name for e in ordered), realm)
+        await proxy.purger.purge(realm, tables, "webhook")
 
 
 def _label(entity: str) -> str:

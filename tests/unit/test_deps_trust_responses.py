@@ -5,7 +5,7 @@ import datetime as dt
 import orjson
 import pytest
 
-from qbproxy.core import responses as qbo
+from qbproxy.core import responses
 from qbproxy.core.catalog import CUSTOMER, INVOICE
 from qbproxy.core.deps import ALL, tables_changed
 from qbproxy.core.trust import TokenTrust, bearer_token
@@ -76,7 +76,7 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone(dt.timedelta(h
 
 
 def test_query_page_envelope() -> None:
-    body = qbo.query_page("Customer", ['{"Id":"1"}', '{"Id":"2"}'], 1, NOW)
+    body = responses.query_page("Customer", ['{"Id":"1"}', '{"Id":"2"}'], 1, NOW)
     assert orjson.loads(body) == {
         "QueryResponse": {
             "Customer": [{"Id": "1"}, {"Id": "2"}],
@@ -88,13 +88,15 @@ def test_query_page_envelope() -> None:
 
 
 def test_empty_page_is_an_empty_query_response() -> None:
-    assert orjson.loads(qbo.query_page("Invoice", [], 101, NOW))["QueryResponse"] == {}
+    assert orjson.loads(responses.query_page("Invoice", [], 101, NOW))["QueryResponse"] == {}
 
 
 def test_count_and_entity_and_fault_bodies() -> None:
-    assert orjson.loads(qbo.count_body(41, NOW))["QueryResponse"] == {"totalCount": 41}
-    assert orjson.loads(qbo.entity_body("Invoice", '{"Id":"5"}', NOW))["Invoice"] == {"Id": "5"}
-    fault = orjson.loads(qbo.fault_body("4000", "m", "d", NOW))["Fault"]
+    assert orjson.loads(responses.count_body(41, NOW))["QueryResponse"] == {"totalCount": 41}
+    assert orjson.loads(responses.entity_body("Invoice", '{"Id":"5"}', NOW))["Invoice"] == {
+        "Id": "5"
+    }
+    fault = orjson.loads(responses.fault_body("4000", "m", "d", NOW))["Fault"]
     assert fault == {
         "Error": [{"Message": "m", "Detail": "d", "code": "4000", "element": ""}],
         "type": "ValidationFault",

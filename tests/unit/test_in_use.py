@@ -1,11 +1,8 @@
-"""Which tables refresh-ahead keeps fresh, and with which token (qbproxy/demand.py)."""
+"""Which tables refresh-ahead keeps fresh, and with which token (qbproxy/core/in_use.py)."""
 
 from __future__ import annotations
 
-import pytest
-
-from qbproxy.core.in_use import Demand, due
-from qbproxy.sync.ahead import effective_ahead
+from qbproxy.core.in_use import Demand
 
 A, B = "realm-a", "realm-b"
 
@@ -42,17 +39,3 @@ def test_forgetting_a_token_forgets_only_that_token() -> None:
     demand.forget_token(A, "Bearer new")
     assert demand.token(A) is None
     assert demand.in_use(now=1) == {}
-
-
-@pytest.mark.parametrize(
-    ("remaining", "expected"),
-    [(None, False), (-1.0, False), (0.0, False), (0.5, True), (30.0, True), (30.5, False)],
-)
-def test_a_complete_table_is_due_within_the_window(remaining: float | None, expected: bool) -> None:
-    assert due(remaining, ahead_seconds=30) is expected
-
-
-def test_the_window_is_at_most_half_the_ttl() -> None:
-    assert effective_ahead(30, ttl_seconds=300) == 30
-    assert effective_ahead(30, ttl_seconds=20) == 10
-    assert effective_ahead(0, ttl_seconds=300) == 0

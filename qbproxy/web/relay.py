@@ -1,0 +1,156 @@
+"""Answers: requests forwarded to Intuit and its answers relayed, and the proxy's own
+responses (cached answers, QBO-shaped faults), each marked with `X-Cache`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from qbproxy.core import responses
+from qbproxy.core.catalog import Entity
+from qbproxy.errors import StoreUnavailable
+from qbproxy.services import Proxy
+from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
+
+log = logging.getLogger("qbproxy.handlers")
+
+HIT, MISS, STALE, BYPASS = "HIT", "MISS", "STALE", "BYPASS"
+# Headers Intuit's answer is relayed without: aiohttp sets them for the body it sends.
+_NOT_RELAYED = frozenset({"content-length", "content-encoding"})
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A response and what the access log and metrics say about it."""
+
+    response: web.StreamResponse
+    cache: str
+    route: str
+    entity: str = "other"
+    realm: str | None = None
+
+
+async def forward(
+    request: web.Request,
+    proxy: Proxy,
+    realm: str | None,
+    *,
+    body: bytes | None = None,
+    before_response: Callable[[int], Awaitable[None]] | None = None,
+) -> web.StreamResponse:
+    """Stream the request to Intuit and its answer back. `realm` is the one routing parsed
+    (None: the path names none), for the realm's limits and for token trust."""
+    if before_response is None and realm is not None:
+        authorization = request.headers.get("Authorization")
+
+        async def learn(status: int) -> None:
+            # Every answer Intuit gives says something about the caller's token: a 401 on
+            # any path drops its trust at once (design.md, promise 4).
+            await proxy.tokens.learn(realm, authorization, status)
+
+        before_response = learn
+    return await proxy.upstream.forward(
+        request,
+        max_body_bytes=proxy.settings.server.max_body_bytes,
+        extra_headers={"X-Cache": BYPASS},
+        body=body,
+        before_response=before_response,
+        realm=realm,
+    )
+
+
+async def relay_fetch(
+    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+) -> web.Response:
+    """Ask Intuit for this caller, learn what its answer says of the token, relay it."""
+    answer = await fetch_as_sent(request, proxy, realm, entity, body)
+    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
+    return relay(answer, MISS)
+
+
+async def fetch_as_sent(
+    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+) -> Fetched:
+    """The client's request, sent on as it came, answered whole (for answers we read)."""
+    return await proxy.upstream.fetch(
+        request.method,
+        request.path,
+        request.rel_url.raw_query_string,
+        request.headers,
+        body=body,
+        entity=entity.name,
+        realm=realm,
+    )
+
+
+def relay(answer: Fetched, cache: str) -> web.Response:
+    headers = CIMultiDict(
+        (k, v) for k, v in response_headers(answer.headers).items() if k.lower() not in _NOT_RELAYED
+    )
+    headers["X-Cache"] = cache
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
+
+
+def local_response(body: bytes, cache: str) -> web.Response:
+    """An answer the proxy built, with the headers Intuit's would have."""
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": responses.JSON_CONTENT_TYPE,
+            "Cache-Control": responses.CACHE_CONTROL,
+            "intuit_tid": responses.new_tid(),
+            "X-Cache": cache,
+        },
+    )
+
+
+def fault(
+    proxy: Proxy, status: int, message: str, detail: str, code: str = "10000"
+) -> web.Response:
+    """A Fault the proxy makes itself, shaped like Intuit's (qbo-api.md, Errors)."""
+    body = responses.fault_body(code, message, detail, proxy.wall_clock())
+    response = local_response(body, BYPASS)
+    response.set_status(status)
+    return response
+
+
+async def store_failed(
+    request: web.Request,
+    proxy: Proxy,
+    realm: str,
+    exc: StoreUnavailable,
+    body: bytes | None,
+) -> web.StreamResponse:
+    """Postgres failed mid-request: forward (design.md, promise 6)."""
+    note_store_failure(proxy, exc)
+    return await forward(request, proxy, realm, body=body)
+
+
+def note_store_failure(proxy: Proxy, exc: StoreUnavailable) -> None:
+    proxy.metrics.store_errors.inc()
+    log.warning("[CACHE] postgres unavailable, forwarding: %s", exc)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    body = await read_within(request, limit)
+    if body is None:
+        raise BodyTooLarge
+    return body
+
+
+async def read_within(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks = []
+    seen = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
