@@ -36,7 +36,7 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class WebhookPurges:
     purges: dict[str, frozenset[Entity]]  # realm -> tables to purge
     dropped: tuple[Event, ...] = ()  # events for entities that change no cached table
 
@@ -190,7 +190,7 @@ def affects_cache(entity: str) -> bool:
     return entity.lower() not in DROPPED_ENTITIES
 
 
-def plan(events: Iterable[Event]) -> Plan:
+def purges_for(events: Iterable[Event]) -> WebhookPurges:
     """Realm -> union of the tables the events can change; the dropped events beside."""
     purges: dict[str, frozenset[Entity]] = {}
     dropped = []
@@ -201,4 +201,4 @@ def plan(events: Iterable[Event]) -> Plan:
         operation = _OPERATIONS.get(event.operation.lower(), deps.UPDATE)
         tables = deps.tables_changed(event.entity.lower(), operation)
         purges[event.realm] = purges.get(event.realm, frozenset()) | tables
-    return Plan(purges, tuple(dropped))
+    return WebhookPurges(purges, tuple(dropped))

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from typing import Any, assert_never
+from typing import assert_never
 
-import orjson
 from aiohttp import web
 
 from qbproxy.core import policy, responses
-from qbproxy.core.batch import Batch
-from qbproxy.core.catalog import Entity, entity_named, row_values
+from qbproxy.core.catalog import Entity, entity_named
 from qbproxy.core.memory import AnswerKey
 from qbproxy.core.policy import (
     Fail,
@@ -35,11 +33,11 @@ from qbproxy.core.policy import (
 )
 from qbproxy.core.qbql import Plan, Unsupported, compile_query
 from qbproxy.core.routing import QueryRoute, ReadRoute
-from qbproxy.db.tables import FillTicket
 from qbproxy.errors import StoreUnavailable, UpstreamError, UpstreamTimeout
 from qbproxy.services import Proxy
 from qbproxy.sync.refresh import Discarded, Loaded, Refused
 from qbproxy.upstream import Fetched
+from qbproxy.web.landing import entity_row, fill_row
 from qbproxy.web.relay import (
     BYPASS,
     HIT,
@@ -49,7 +47,6 @@ from qbproxy.web.relay import (
     fault,
     forward,
     local_response,
-    note_store_failure,
     read_body,
     relay,
     relay_fetch,
@@ -121,7 +118,7 @@ async def _answer_query(
                 facts = dataclasses.replace(facts, looked_up=True, table=table)
             case ServeRows(cache, remember):
                 _answered_from_cache(proxy, realm, entity, authorization, saved=cache == HIT)
-                fragment = await _query_fragment(proxy, realm, plan)
+                fragment = await query_fragment(proxy, realm, plan)
                 if remember and facts.table is not None and proxy.memory.enabled:
                     proxy.memory.keep(key, facts.table.generation, fragment)
                 return local_response(
@@ -150,7 +147,7 @@ async def _answer_query(
                 failure = facts.failure
                 assert failure is not None
                 try:
-                    fragment = await _query_fragment(proxy, realm, plan)
+                    fragment = await query_fragment(proxy, realm, plan)
                 except StoreUnavailable:
                     facts = dataclasses.replace(facts, table=None)
                     continue
@@ -183,38 +180,11 @@ def compile_text(text: str) -> Plan | Unsupported:
     return _compile_cached(text)
 
 
-async def _query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes:
+async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes:
     if plan.count:
         return responses.count_response(await proxy.rows.count(realm, plan.sql, plan.args))
     docs = await proxy.rows.select(realm, plan.sql, plan.args)
     return responses.query_response(plan.entity, docs, plan.start_position)
-
-
-async def batch_from_cache(
-    request: web.Request, proxy: Proxy, realm: str, batch: Batch
-) -> web.Response | None:
-    """Every item answered from complete tables for a trusted caller, or None (forward)."""
-    plans = [(bid, compile_text(text)) for bid, text in batch.queries]
-    if not plans or any(isinstance(plan, Unsupported) for _, plan in plans):
-        return None
-    try:
-        if not await proxy.tokens.trusted(realm, request.headers.get("Authorization")):
-            return None
-        items: list[tuple[str, bytes]] = []
-        for bid, plan in plans:
-            assert isinstance(plan, Plan)
-            entity = entity_named(plan.entity)
-            assert entity is not None
-            if not policy.complete(await proxy.tables.state(realm, entity), proxy.windows):
-                return None
-            items.append((bid, await _query_fragment(proxy, realm, plan)))
-    except StoreUnavailable as exc:
-        note_store_failure(proxy, exc)
-        return None
-    for _, plan in plans:
-        assert isinstance(plan, Plan)
-        proxy.metrics.calls_saved.labels(plan.entity).inc()
-    return local_response(responses.batch_body(items, proxy.wall_clock()), HIT)
 
 
 # --- reads by id ---------------------------------------------------------------------
@@ -326,38 +296,6 @@ async def _refresh_for_read(
     except UpstreamError:
         return "not_possible"  # the entity alone is asked for next
     return "not_possible" if result is None else _refreshed(result)
-
-
-async def fill_row(
-    proxy: Proxy, ticket: FillTicket, rows: list[tuple[str, tuple[Any, ...]]]
-) -> None:
-    """Land one entity Intuit just returned, if no purge came since the ticket was taken."""
-    if not rows:
-        return
-    entity = ticket.entity.name
-    try:
-        if await proxy.rows.fill(ticket, rows):
-            proxy.metrics.rows_filled.labels(entity).inc()
-            proxy.metrics.fills.labels(entity, "row", "landed").inc()
-        else:
-            proxy.metrics.fills.labels(entity, "row", "discarded").inc()
-    except StoreUnavailable as exc:
-        note_store_failure(proxy, exc)
-
-
-def entity_row(
-    entity: Entity, body: bytes, entity_id: str | None
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """The entity of a read or write answer as a cache row; nothing if it is not one."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return []
-    item = doc.get(entity.name) if isinstance(doc, dict) else None
-    if not isinstance(item, dict) or (entity_id is not None and item.get("Id") != entity_id):
-        return []
-    values = row_values(entity, item)
-    return [] if values is None else [(orjson.dumps(item).decode(), values)]
 
 
 # --- shared -------------------------------------------------------------------------

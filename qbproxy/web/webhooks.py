@@ -17,10 +17,10 @@ from qbproxy.config import WebhookSettings
 from qbproxy.core.webhook_events import (
     DROPPED_ENTITIES,
     MalformedPayload,
-    Plan,
+    WebhookPurges,
     affects_cache,
     parse,
-    plan,
+    purges_for,
     verify,
 )
 from qbproxy.services import PROXY, Proxy
@@ -139,7 +139,7 @@ async def webhook_handler(request: web.Request) -> web.Response:
         log.warning("webhook rejected: malformed payload: %s", exc)
         return web.Response(status=400, text="malformed payload\n")
     metrics.received.labels(fmt).inc()
-    decided = plan(events)
+    decided = purges_for(events)
     for event in events:
         outcome = "purged" if affects_cache(event.entity) else "dropped"
         metrics.events.labels(_label(event.entity), outcome).inc()
@@ -152,7 +152,7 @@ async def webhook_handler(request: web.Request) -> web.Response:
     return web.Response(status=200, text="ok\n")
 
 
-async def _apply(proxy: Proxy, decided: Plan) -> None:
+async def _apply(proxy: Proxy, decided: WebhookPurges) -> None:
     # A lost purge (Postgres down) is logged by the purger; the TTL still bounds how long
     # the change stays invisible.
     for realm, tables in decided.purges.items():

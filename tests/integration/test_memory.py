@@ -8,7 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import pytest
 
+from qbproxy import cli
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 
 BASE = f"/v3/company/{REALM}"
@@ -103,3 +105,32 @@ async def test_memory_is_not_used_without_the_invalidation_channel(
     assert not proxy.proxy.invalidation.healthy
     assert (await query(proxy, intuit))[0] == "HIT"
     assert postgres_selects(proxy) == selects + 1  # answered from Postgres, not memory
+
+
+async def test_qbproxy_purge_reaches_a_running_instances_memory(
+    intuit: Intuit, proxy: Running, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qbproxy purge` takes the one purge path writes and webhooks take: it NOTIFYs, and
+    returns only once every live instance has dropped the tables from memory."""
+    path = f"/v3/company/{REALM}/query?query={quote('select * from Customer')}"
+    assert (await proxy.get(path, headers=intuit.auth()))[1]["X-Cache"] == "MISS"
+    assert (await proxy.get(path, headers=intuit.auth()))[1]["X-Cache"] == "HIT"
+    calls = intuit.sandbox.count(realm=REALM)
+    monkeypatch.setenv("QBPROXY_DATABASE_DSN", pg_dsn)
+
+    done = await asyncio.to_thread(cli.main, ["purge", "--realm", REALM, "--entity", "Customer"])
+
+    assert done == 0
+    assert proxy.proxy.memory.complete_generation(REALM, "Customer", proxy.proxy.clock()) is None
+    assert (await proxy.get(path, headers=intuit.auth()))[1]["X-Cache"] != "HIT"
+    assert intuit.sandbox.count(realm=REALM) > calls
+
+
+@pytest.mark.parametrize("realm", ["1" * 40, "١٢٣", "abc"])
+def test_qbproxy_purge_refuses_what_is_not_a_realm(
+    realm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["purge", "--realm", realm])
+    assert exc.value.code == 2
+    assert "not a realm id" in capsys.readouterr().err

@@ -9,7 +9,15 @@ from fake_intuit.webhooks import sign as sandbox_sign
 
 from qbproxy.core import deps
 from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT, Entity
-from qbproxy.core.webhook_events import Event, MalformedPayload, Plan, parse, plan, sign, verify
+from qbproxy.core.webhook_events import (
+    Event,
+    MalformedPayload,
+    WebhookPurges,
+    parse,
+    purges_for,
+    sign,
+    verify,
+)
 
 REALM = "9130350000000001"
 
@@ -171,8 +179,8 @@ def test_malformed_payloads_are_refused(body: bytes) -> None:
         parse(body)
 
 
-def _plan(*events: tuple[str, str]) -> Plan:
-    return plan(Event(REALM, name, "1", op) for name, op in events)
+def _plan(*events: tuple[str, str]) -> WebhookPurges:
+    return purges_for(Event(REALM, name, "1", op) for name, op in events)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +210,7 @@ def _plan(*events: tuple[str, str]) -> Plan:
     ],
 )
 def test_events_purge_what_deps_says(entity: str, operation: str, tables: set[Entity]) -> None:
-    assert _plan((entity, operation)) == Plan({REALM: frozenset(tables)})
+    assert _plan((entity, operation)) == WebhookPurges({REALM: frozenset(tables)})
 
 
 @pytest.mark.parametrize(
@@ -220,7 +228,7 @@ def test_events_purge_what_deps_says(entity: str, operation: str, tables: set[En
 )
 def test_entities_that_change_no_cached_table_are_dropped(entity: str) -> None:
     event = Event(REALM, entity, "1", "Update")
-    assert plan([event]) == Plan({}, (event,))
+    assert purges_for([event]) == WebhookPurges({}, (event,))
 
 
 def test_plan_unions_per_realm_and_duplicates_are_harmless() -> None:
@@ -231,8 +239,8 @@ def test_plan_unions_per_realm_and_duplicates_are_harmless() -> None:
         Event("2", "Customer", "3", "Create"),
         Event("2", "Vendor", "4", "Create"),
     ]
-    assert plan(events) == Plan(
+    assert purges_for(events) == WebhookPurges(
         {"1": frozenset({CUSTOMER, INVOICE}), "2": frozenset({CUSTOMER})},
         (Event("2", "Vendor", "4", "Create"),),
     )
-    assert PAYMENT not in plan(events).purges["1"]
+    assert PAYMENT not in purges_for(events).purges["1"]
