@@ -65,6 +65,7 @@ class RealmData:
         self._next_list_id: dict[str, int] = defaultdict(lambda: 1)
         # Item id -> quantity on hand before any transaction (QtyOnHand is derived from it).
         self.opening_qty: dict[str, Decimal] = {}
+        self.ledger_cache: dict[tuple[str, ...], tuple[Any, Any]] = {}  # ledger's memo
 
     def new_id(self, entity: str) -> str:
         family = SPECS[entity].family

@@ -46,6 +46,7 @@ POSTING = (
     "JournalEntry",
     "Transfer",
 )
+ITEM_REFS = ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef")
 ACCRUAL_ONLY = ("Invoice", "CreditMemo", "Bill", "VendorCredit")
 
 
@@ -146,9 +147,15 @@ QTY_SIGN = {
 
 def _quantities(data: RealmData) -> Changed:
     qty: dict[str, Decimal] = defaultdict(Decimal, data.opening_qty)
+    cache = data.ledger_cache
     for entity, sign in QTY_SIGN.items():
-        for doc in data.docs[entity].values():
-            for item_id, count, _line in _item_lines(doc):
+        for id_, doc in data.docs[entity].items():
+            stamp = ("qty", doc.get("SyncToken"), id(doc))
+            hit = cache.get(("qty", entity, id_))
+            if hit is None or hit[0] != stamp:
+                hit = (stamp, [(item, count) for item, count, _ in _item_lines(doc)])
+                cache[("qty", entity, id_)] = hit
+            for item_id, count in hit[1]:
                 qty[item_id] += sign * count
     changed: Changed = []
     for item_id, item in data.docs["Item"].items():
@@ -267,7 +274,6 @@ class _Journal:
 
     def run(self) -> list[Posting]:
         docs = self.data.docs
-        cash = self.basis == "Cash"
         for item_id, qty in self.data.opening_qty.items():
             item = self.items.get(item_id)
             if item is not None and qty:
@@ -275,64 +281,82 @@ class _Journal:
                 value = qty * money(item.get("PurchaseCost", 0))
                 self.post("Item", stub, INVENTORY, value, "Opening inventory")
                 self.post("Item", stub, OPENING_EQUITY, -value, "Opening inventory")
+        # Legs of a document are memoised on its SyncToken (every write bumps it before the
+        # ledger runs) and on what the items say about accounts and costs.
+        items = tuple(
+            (k, i.get("Type"), i.get("PurchaseCost"), *(ref_value(i, r) for r in ITEM_REFS))
+            for k, i in sorted(self.items.items())
+        )
+        cache = self.data.ledger_cache
         for entity in POSTING:
             for id_ in sorted(docs[entity], key=int):
                 doc = docs[entity][id_]
-                total = money(doc.get("TotalAmt", 0))
-                skip = cash and entity in ACCRUAL_ONLY
-                if entity == "Invoice":
-                    if not skip:
-                        self.post(entity, doc, AR, total, "")
-                    self.sales(entity, doc, 1)
-                elif entity == "CreditMemo":
-                    if not skip:
-                        self.post(entity, doc, AR, -total, "")
-                    self.sales(entity, doc, -1)
-                elif entity == "SalesReceipt":
-                    self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
-                    self.sales(entity, doc, 1)
-                elif entity == "RefundReceipt":
-                    self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), -total, "")
-                    if doc.get("LinkedTxn"):  # the refund of a credit memo: back to AR
-                        self.post(entity, doc, SERVICES if cash else AR, total, "")
-                        self.sales(entity, {**doc, "Line": []}, -1)
-                    else:
-                        self.sales(entity, doc, -1)
-                elif entity == "Payment":
-                    self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
-                    self.post(entity, doc, SERVICES if cash else AR, -total, "")
-                elif entity == "Deposit":
-                    self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
-                    for line in doc.get("Line") or []:
-                        detail = line.get("DepositLineDetail") or {}
-                        account = UNDEPOSITED if line.get("LinkedTxn") else None
-                        account = account or ref_value(detail, "AccountRef")
-                        self.post(entity, doc, account, -money(line.get("Amount", 0)), "")
-                elif entity in ("Purchase", "Bill", "VendorCredit"):
-                    sign = -1 if entity == "VendorCredit" else 1
-                    other = ref_value(doc, "AccountRef" if entity == "Purchase" else "APAccountRef")
-                    if not skip:
-                        self.post(entity, doc, other or AP, -sign * total, "")
-                    self.expenses(entity, doc, sign)
-                elif entity == "BillPayment":
-                    card = doc.get("CreditCardPayment") or {}
-                    check = doc.get("CheckPayment") or {}
-                    source = ref_value(card, "CCAccountRef") or ref_value(check, "BankAccountRef")
-                    self.post(entity, doc, source or CHECKING, -total, "")
-                    ap = ref_value(doc, "APAccountRef") or AP
-                    self.post(entity, doc, JOB_EXPENSES if cash else ap, total, "")
-                elif entity == "JournalEntry":
-                    for line in doc.get("Line") or []:
-                        detail = line.get("JournalEntryLineDetail") or {}
-                        value = money(line.get("Amount", 0))
-                        value = value if detail.get("PostingType") == "Debit" else -value
-                        memo = str(line.get("Description", ""))
-                        self.post(entity, doc, ref_value(detail, "AccountRef"), value, memo)
-                elif entity == "Transfer":
-                    value = money(doc.get("Amount", 0))
-                    self.post(entity, doc, ref_value(doc, "ToAccountRef"), value, "")
-                    self.post(entity, doc, ref_value(doc, "FromAccountRef"), -value, "")
+                stamp = (self.basis, items, doc.get("SyncToken"), id(doc))
+                hit = cache.get((entity, id_))
+                if hit is not None and hit[0] == stamp:
+                    self.out.extend(hit[1])
+                    continue
+                start = len(self.out)
+                self.one(entity, doc)
+                cache[(entity, id_)] = (stamp, self.out[start:])
         return self.out
+
+    def one(self, entity: str, doc: Doc) -> None:
+        cash = self.basis == "Cash"
+        total = money(doc.get("TotalAmt", 0))
+        skip = cash and entity in ACCRUAL_ONLY
+        if entity == "Invoice":
+            if not skip:
+                self.post(entity, doc, AR, total, "")
+            self.sales(entity, doc, 1)
+        elif entity == "CreditMemo":
+            if not skip:
+                self.post(entity, doc, AR, -total, "")
+            self.sales(entity, doc, -1)
+        elif entity == "SalesReceipt":
+            self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
+            self.sales(entity, doc, 1)
+        elif entity == "RefundReceipt":
+            self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), -total, "")
+            if doc.get("LinkedTxn"):  # the refund of a credit memo: back to AR
+                self.post(entity, doc, SERVICES if cash else AR, total, "")
+                self.sales(entity, {**doc, "Line": []}, -1)
+            else:
+                self.sales(entity, doc, -1)
+        elif entity == "Payment":
+            self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
+            self.post(entity, doc, SERVICES if cash else AR, -total, "")
+        elif entity == "Deposit":
+            self.post(entity, doc, ref_value(doc, "DepositToAccountRef"), total, "")
+            for line in doc.get("Line") or []:
+                detail = line.get("DepositLineDetail") or {}
+                account = UNDEPOSITED if line.get("LinkedTxn") else None
+                account = account or ref_value(detail, "AccountRef")
+                self.post(entity, doc, account, -money(line.get("Amount", 0)), "")
+        elif entity in ("Purchase", "Bill", "VendorCredit"):
+            sign = -1 if entity == "VendorCredit" else 1
+            other = ref_value(doc, "AccountRef" if entity == "Purchase" else "APAccountRef")
+            if not skip:
+                self.post(entity, doc, other or AP, -sign * total, "")
+            self.expenses(entity, doc, sign)
+        elif entity == "BillPayment":
+            card = doc.get("CreditCardPayment") or {}
+            check = doc.get("CheckPayment") or {}
+            source = ref_value(card, "CCAccountRef") or ref_value(check, "BankAccountRef")
+            self.post(entity, doc, source or CHECKING, -total, "")
+            ap = ref_value(doc, "APAccountRef") or AP
+            self.post(entity, doc, JOB_EXPENSES if cash else ap, total, "")
+        elif entity == "JournalEntry":
+            for line in doc.get("Line") or []:
+                detail = line.get("JournalEntryLineDetail") or {}
+                value = money(line.get("Amount", 0))
+                value = value if detail.get("PostingType") == "Debit" else -value
+                memo = str(line.get("Description", ""))
+                self.post(entity, doc, ref_value(detail, "AccountRef"), value, memo)
+        elif entity == "Transfer":
+            value = money(doc.get("Amount", 0))
+            self.post(entity, doc, ref_value(doc, "ToAccountRef"), value, "")
+            self.post(entity, doc, ref_value(doc, "FromAccountRef"), -value, "")
 
 
 def postings(data: RealmData, basis: Basis = "Accrual") -> list[Posting]:
