@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import MultiMapping
 
+from fake_intuit import reports
 from fake_intuit.envelopes import Reply, dumps
 
 if TYPE_CHECKING:
@@ -38,9 +39,10 @@ _COLUMNS = {
 
 
 def report(sb: Sandbox, realm: str, name: str, params: MultiMapping[str]) -> dict[str, Any]:
-    """A report by name (placeholder until `reports` computes them)."""
-    row = [{"ColData": [{"value": "Total Income"}, {"value": "1234.56"}], "type": "Data"}]
-    return {"Header": _header(sb, name), "Columns": _COLUMNS, "Rows": {"Row": row}}
+    """A report computed from the realm's data at this moment (`reports.build`)."""
+    now = sb.now()
+    today = sb.clock.at(now).date()
+    return reports.build(sb.realms[realm], name, params, today, sb.clock.meta(now))
 
 
 def big_report(sb: Sandbox, params: MultiMapping[str]) -> Reply:
