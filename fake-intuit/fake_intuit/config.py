@@ -54,6 +54,11 @@ class SandboxConfig:
             raise ValueError("entity counts must be >= 0")
         if any(n < 0 for n in self.entity_counts.values()):
             raise ValueError("entity counts must be >= 0")
+        from fake_intuit.seed_more import DEFAULT_COUNTS
+
+        unknown = set(self.entity_counts) - set(DEFAULT_COUNTS)
+        if unknown:
+            raise ValueError(f"entity_counts: no such seeded entities {sorted(unknown)}")
         if self.invoices_per_realm and not self.customers_per_realm:
             raise ValueError("invoices need customers")
 

@@ -218,7 +218,11 @@ class Writer:
         elif entity == "Payment":
             self._shape_payment(doc, old)
         else:
-            Shaper(self.data, self.today).shape(entity, doc, old)
+            try:
+                Shaper(self.data, self.today).shape(entity, doc, old)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                # A body of the wrong shape (a string for a ref, text for an amount).
+                raise _business(f"invalid {entity}: {exc!r}") from exc
 
     def _shape_customer(self, doc: Doc, old: Doc | None) -> None:
         display = (

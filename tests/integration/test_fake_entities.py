@@ -494,3 +494,33 @@ async def test_cdc_excluded_entities_are_refused(qbo: QBO) -> None:
         assert await fault_code(resp) == "4001"
     resp = await qbo.get("cdc", params={"entities": "Vendor,Account", "changedSince": since})
     assert len(resp.json["CDCResponse"][0]["QueryResponse"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("entity", "body"),
+    [
+        ("bill", {"VendorRef": "3", "Line": "x"}),
+        ("bill", {"VendorRef": {"value": "1"}, "Line": ["x"]}),
+        ("transfer", {"FromAccountRef": {"value": "1"}, "ToAccountRef": {"value": "2"}}),
+        (
+            "transfer",
+            {"FromAccountRef": {"value": "1"}, "ToAccountRef": {"value": "2"}, "Amount": "x"},
+        ),
+        ("journalentry", {"Line": [{"Amount": "x"}]}),
+        ("item", {"Name": "Odd", "UnitPrice": "abc"}),
+        ("timeactivity", {"EmployeeRef": {"value": "1"}, "Hours": "many"}),
+        ("deposit", {"Line": [{"Amount": 5, "LinkedTxn": [{"TxnId": "1", "TxnType": "Bill"}]}]}),
+        ("billpayment", {"VendorRef": {"value": "1"}, "PayType": "Check", "Line": [{"Amount": 1}]}),
+        ("account", {"Name": "No type"}),
+    ],
+)
+async def test_bad_bodies_are_400_faults(qbo: QBO, entity: str, body: Doc) -> None:
+    before = {name: qbo.truth(name) for name in ("Account", "Vendor", "Item")}
+    resp = await qbo.post(entity, body)
+    assert await fault_code(resp) in ("2010", "2020", "2500", "6000")
+    assert {name: qbo.truth(name) for name in before} == before
+
+
+def test_unknown_entity_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="Widget"):
+        SandboxConfig(entity_counts={"Widget": 3})
