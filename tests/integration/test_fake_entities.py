@@ -417,7 +417,8 @@ async def test_journal_entry_transfer_and_delete(qbo: QBO) -> None:
 async def test_name_lists_are_made_inactive_not_deleted(qbo: QBO, entity: str) -> None:
     doc = next(d for d in qbo.truth(entity) if d.get("Active"))
     stub = {"Id": doc["Id"], "SyncToken": doc["SyncToken"]}
-    assert await fault_code(await qbo.post(entity.lower(), stub, params={"operation": "delete"}))
+    refused = await qbo.post(entity.lower(), stub, params={"operation": "delete"})
+    assert await fault_code(refused) == "6000"
     resp = await qbo.post(entity.lower(), stub | {"sparse": True, "Active": False})
     if not SPECS[entity].writable:
         assert await fault_code(resp) == "6000"
@@ -485,6 +486,17 @@ async def test_batch_and_webhooks_cover_new_entities(aiohttp_client: AiohttpClie
     events = [orjson.loads(body)["eventNotifications"][0] for body in received]
     names = [e["dataChangeEvent"]["entities"][0]["name"] for e in events]
     assert names == ["Term"]
+
+
+async def test_preferences_update_shows_in_cdc(qbo: QBO) -> None:
+    since = qbo.sb.clock.meta(qbo.sb.now() - 1)
+    prefs = doc_of(qbo, "Preferences", "1")
+    body = {"Id": "1", "SyncToken": prefs["SyncToken"], "sparse": True}
+    body["SalesFormsPrefs"] = prefs["SalesFormsPrefs"] | {"AllowDiscount": False}
+    assert (await qbo.post("preferences", body)).status == 200
+    changed = await cdc(qbo, "Preferences,CompanyInfo", since)
+    assert [d["Id"] for d in changed["Preferences"]] == ["1"]
+    assert "CompanyInfo" not in changed
 
 
 async def test_cdc_excluded_entities_are_refused(qbo: QBO) -> None:
