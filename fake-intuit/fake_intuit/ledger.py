@@ -1,7 +1,8 @@
 """The derived side of a company, recomputed from the documents after every write (and once
 after seeding), so balances always add up:
 
-- CreditMemo `Balance`/`RemainingCredit`: TotalAmt minus RefundReceipts linked to it;
+- CreditMemo `Balance`/`RemainingCredit`: TotalAmt minus RefundReceipts linked to it and
+  Payment lines applying it;
 - Customer `Balance`: open invoices minus open credit memos (`RealmData.derive_balances`);
 - Bill / VendorCredit `Balance` (and Bill `LinkedTxn`) from BillPayment lines; Vendor
   `Balance` = open bills minus open vendor credits;
@@ -74,7 +75,12 @@ def _set(doc: Doc, key: str, value: object) -> bool:
 def derive(data: RealmData, customers: set[str] | None = None) -> Changed:
     """Recompute every derived field; the (entity, id) pairs whose document changed."""
     changed: Changed = []
-    refunded: dict[str, Decimal] = defaultdict(Decimal)
+    refunded: dict[str, Decimal] = defaultdict(Decimal)  # credit used: refunds, payments
+    for pay in data.docs["Payment"].values():
+        for line in pay.get("Line") or []:
+            for link in line.get("LinkedTxn") or []:
+                if link.get("TxnType") == "CreditMemo":
+                    refunded[str(link.get("TxnId"))] += money(line.get("Amount", 0))
     for refund in data.docs["RefundReceipt"].values():
         for link in refund.get("LinkedTxn") or []:
             if link.get("TxnType") == "CreditMemo":

@@ -21,6 +21,7 @@ from fake_intuit.shapes import READ_ONLY as SHAPE_READ_ONLY
 from fake_intuit.shapes import Shaper
 
 CORE = ("Customer", "Invoice", "Payment")
+_LINKABLE = ("Invoice", "CreditMemo")
 READ_ONLY = SHAPE_READ_ONLY | {
     "Customer": {"Balance", "BalanceWithJobs", "FullyQualifiedName"},
     "Invoice": {"TotalAmt", "Balance", "LinkedTxn"},
@@ -297,25 +298,53 @@ class Writer:
         used = Decimal(0)
         for line_amount, line in lines:
             line["Amount"] = amount(line_amount)
-            used += line_amount
-            for linked in line.get("LinkedTxn") or []:
+            links = line.get("LinkedTxn") or []
+            # A line linking a CreditMemo applies that credit (it counts against the payment,
+            # so an invoice paid with a credit memo alone has TotalAmt 0), as QBO does.
+            credit = any(lk.get("TxnType") == "CreditMemo" for lk in links)
+            used += -line_amount if credit else line_amount
+            for linked in links:
                 tid = str(linked.get("TxnId"))
-                inv = self.data.docs["Invoice"].get(tid)
-                if linked.get("TxnType") != "Invoice" or inv is None:
+                kind = linked.get("TxnType")
+                target = self.data.docs[str(kind)].get(tid) if kind in _LINKABLE else None
+                if target is None:
                     raise WriteError(
                         "2500",
                         "Invalid Reference Id",
                         f"Invalid Reference Id : Txn id {tid} not found",
                         "LinkedTxn",
                     )
-                if ref_value(inv, "CustomerRef") != doc["CustomerRef"]["value"]:
-                    raise _business(f"Invoice {tid} belongs to another customer")
-                if applied_elsewhere.get(tid, Decimal(0)) + line_amount > money(inv["TotalAmt"]):
+                if ref_value(target, "CustomerRef") != doc["CustomerRef"]["value"]:
+                    raise _business(f"{kind} {tid} belongs to another customer")
+                if kind == "CreditMemo":
+                    if line_amount > self._credit_left(tid, old):
+                        raise _business(f"the amount applied exceeds the credit of {tid}")
+                elif applied_elsewhere.get(tid, Decimal(0)) + line_amount > money(
+                    target["TotalAmt"]
+                ):
                     raise _business(f"the amount applied exceeds the balance of invoice {tid}")
         if used > total:
             raise _business("the amount applied is greater than the payment amount")
         doc["TotalAmt"], doc["UnappliedAmt"] = amount(total), amount(total - used)
         self._date(doc, "TxnDate", self.today)
+
+    def _credit_left(self, memo_id: str, old: Doc | None) -> Decimal:
+        """A credit memo's credit not used by refunds or other payments."""
+        memo = self.data.docs["CreditMemo"][memo_id]
+        left = money(memo.get("TotalAmt", 0))
+        for kind in ("Payment", "RefundReceipt"):
+            for other in self.data.docs[kind].values():
+                if other is old:
+                    continue
+                if kind == "RefundReceipt":
+                    hits = any(lk.get("TxnId") == memo_id for lk in other.get("LinkedTxn") or [])
+                    left -= money(other.get("TotalAmt", 0)) if hits else 0
+                    continue
+                for line in other.get("Line") or []:
+                    for lk in line.get("LinkedTxn") or []:
+                        if (lk.get("TxnType"), str(lk.get("TxnId"))) == ("CreditMemo", memo_id):
+                            left -= money(line.get("Amount", 0))
+        return left
 
     # -- delete / void / send -----------------------------------------------------------------
     def _unlink_payments(self, inv_id: str) -> list[Doc]:

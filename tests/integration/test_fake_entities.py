@@ -355,6 +355,37 @@ async def test_credit_memo_lowers_customer_balance(qbo: QBO) -> None:
     assert money(doc_of(qbo, "Customer", customer["Id"])["Balance"]) == money(customer["Balance"])
 
 
+async def test_credit_memo_applied_to_an_invoice_through_a_payment(qbo: QBO) -> None:
+    invoice = next(i for i in qbo.truth("Invoice") if i["Balance"] >= 50)
+    customer = invoice["CustomerRef"]["value"]
+    before = doc_of(qbo, "Customer", customer)
+    line = {
+        "Amount": 50,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+    }
+    memo = await qbo.post("creditmemo", {"CustomerRef": {"value": customer}, "Line": [line]})
+    memo_id = memo.json["CreditMemo"]["Id"]
+    lowered = money(before["Balance"]) - 50
+    assert money(doc_of(qbo, "Customer", customer)["Balance"]) == lowered
+    pay = {
+        "CustomerRef": {"value": customer},
+        "TotalAmt": 0,
+        "Line": [
+            {"Amount": 50, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]},
+            {"Amount": 50, "LinkedTxn": [{"TxnId": memo_id, "TxnType": "CreditMemo"}]},
+        ],
+    }
+    resp = await qbo.post("payment", pay)
+    assert resp.status == 200, resp.body
+    assert resp.json["Payment"]["UnappliedAmt"] == 0
+    assert money(doc_of(qbo, "Invoice", invoice["Id"])["Balance"]) == money(invoice["Balance"]) - 50
+    assert doc_of(qbo, "CreditMemo", memo_id)["Balance"] == 0
+    assert money(doc_of(qbo, "Customer", customer)["Balance"]) == lowered
+    again = await qbo.post("payment", pay)  # the credit is used up
+    assert await fault_code(again) == "6000"
+
+
 async def test_sales_receipt_moves_stock_and_undeposited_funds(qbo: QBO) -> None:
     stock = doc_of(qbo, "Item", "8")
     funds = doc_of(qbo, "Account", "4")
