@@ -399,7 +399,8 @@ class Writer:
         sales receipt) cannot be deleted: unlink it first (Intuit answers 6000 too)."""
         for other, docs in self.data.docs.items():
             for doc in docs.values():
-                for holder in [doc, *(doc.get("Line") or [])]:
+                derived = "LinkedTxn" in READ_ONLY.get(other, set())  # Bill's back-links
+                for holder in [*([] if derived else [doc]), *(doc.get("Line") or [])]:
                     for link in holder.get("LinkedTxn") or []:
                         hit = (link.get("TxnType"), str(link.get("TxnId"))) == (entity, id_)
                         if hit and other != entity:

@@ -323,6 +323,20 @@ async def test_bill_raises_vendor_and_ap_and_shows_in_cdc(qbo: QBO) -> None:
     assert doc_of(qbo, "Bill", bill["Id"])["Balance"] == 1500.5
 
 
+async def test_deleting_a_bill_payment_reopens_its_bill(qbo: QBO) -> None:
+    pay = qbo.truth("BillPayment")[0]
+    bill_id = pay["Line"][0]["LinkedTxn"][0]["TxnId"]
+    bill = doc_of(qbo, "Bill", bill_id)
+    assert {"TxnId": pay["Id"], "TxnType": "BillPayment"} in bill["LinkedTxn"]
+    stub = {"Id": pay["Id"], "SyncToken": pay["SyncToken"]}
+    resp = await qbo.post("billpayment", stub, params={"operation": "delete"})
+    assert resp.json["BillPayment"]["status"] == "Deleted"
+    after = doc_of(qbo, "Bill", bill_id)
+    assert money(after["Balance"]) == money(bill["Balance"]) + money(pay["Line"][0]["Amount"])
+    assert "LinkedTxn" not in after or pay["Id"] not in str(after["LinkedTxn"])
+    assert int(after["SyncToken"]) == int(bill["SyncToken"]) + 1
+
+
 async def test_credit_memo_lowers_customer_balance(qbo: QBO) -> None:
     customer = next(c for c in qbo.truth("Customer") if c["Active"])
     ar = doc_of(qbo, "Account", "3")
