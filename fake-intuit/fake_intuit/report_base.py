@@ -202,7 +202,8 @@ def parse_params(name: str, data: RealmData, today: dt.date, q: MultiMapping[str
         customers=_ids(q.get("customer")),
         vendors=_ids(q.get("vendor")),
         report_date=_date(q.get("report_date")) or today,
-        aging_period=_int(q.get("aging_period"), 30),
+        # Intuit's MCP server sends days_per_aging_period (undocumented): the same thing.
+        aging_period=_int(q.get("aging_period") or q.get("days_per_aging_period"), 30),
         num_periods=_int(q.get("num_periods"), 4),
         arpaid=q.get("arpaid", "Unpaid").capitalize(),
         fiscal_start_month=fiscal,

@@ -266,6 +266,8 @@ async def test_aging_parameters(qbo: QBO) -> None:
     for row in data_rows(rep):
         *buckets, whole = (money(c["value"]) for c in row["ColData"][1:])
         assert sum(buckets, Decimal(0)) == whole
+    alias = await report(qbo, "AgedReceivables", days_per_aging_period="15", num_periods="3")
+    assert alias["Columns"] == rep["Columns"]
     early = await report(qbo, "CustomerBalance", report_date="2000-01-01")
     assert early["Header"]["EndPeriod"] == "2000-01-01"
     assert summary(early, "GrandTotal") == [Decimal(0)]
