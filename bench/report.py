@@ -156,7 +156,7 @@ def contender_report(
             "read": sandbox.count("read"),
             "write": sandbox.count("write"),
             "cdc": sandbox.count("cdc"),
-            "other": sandbox.count("other") + sandbox.count("batch"),
+            "other": sandbox.count("other") + sandbox.count("batch") + sandbox.count("report"),
         },
         "upstream_breakdown": upstream_breakdown(sandbox),
         "cache": {k: len(v) for k, v in sorted(by_class.items())},

@@ -18,6 +18,15 @@ def _realms(text: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
+def _counts(text: str) -> dict[str, int]:
+    """ "Bill=50,Vendor=20" -> {"Bill": 50, "Vendor": 20}."""
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        out[name.strip()] = int(value)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fake-intuit", description="Run a fake Intuit QBO API.")
     p.add_argument("--host", default="127.0.0.1")
@@ -34,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", type=int, default=30, help="customers per realm")
     p.add_argument("--invoices", type=int, default=60, help="invoices per realm")
     p.add_argument("--payments", type=int, default=25, help="payments per realm")
+    p.add_argument(
+        "--entity-counts",
+        type=_counts,
+        default={},
+        help="per realm, e.g. Bill=50,Vendor=20 (the other entities: seed_more.DEFAULT_COUNTS)",
+    )
     p.add_argument("--max-concurrency", type=int, default=10, help="per realm, then 429")
     p.add_argument("--max-rpm", type=int, default=500, help="requests a minute per realm")
     p.add_argument("--webhook-url", default=None)
@@ -51,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         customers_per_realm=args.customers,
         invoices_per_realm=args.invoices,
         payments_per_realm=args.payments,
+        entity_counts=args.entity_counts,
         max_concurrency_per_realm=args.max_concurrency,
         max_requests_per_minute_per_realm=args.max_rpm,
         webhook_url=args.webhook_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_REALMS = ("9130350000000001", "9130350000000002", "9130350000000003")
@@ -22,6 +23,9 @@ class SandboxConfig:
     invoices_per_realm: int = 60
     payments_per_realm: int = 25
     seed: int = 1
+    # Per-realm counts of the other entities (Vendor, Bill, Estimate, ...), merged over
+    # seed_more.DEFAULT_COUNTS (a few to a dozen each); drawn from their own random stream.
+    entity_counts: Mapping[str, int] = field(default_factory=dict, hash=False)
     # Added to every /v3 call (asyncio.sleep); settable later on `Sandbox.latency_ms`.
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
@@ -48,6 +52,13 @@ class SandboxConfig:
                 raise ValueError(f"realm ids are digit strings, got {realm!r}")
         if min(self.customers_per_realm, self.invoices_per_realm, self.payments_per_realm) < 0:
             raise ValueError("entity counts must be >= 0")
+        if any(n < 0 for n in self.entity_counts.values()):
+            raise ValueError("entity counts must be >= 0")
+        from fake_intuit.seed_more import DEFAULT_COUNTS
+
+        unknown = set(self.entity_counts) - set(DEFAULT_COUNTS)
+        if unknown:
+            raise ValueError(f"entity_counts: no such seeded entities {sorted(unknown)}")
         if self.invoices_per_realm and not self.customers_per_realm:
             raise ValueError("invoices need customers")
 

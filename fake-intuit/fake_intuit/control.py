@@ -8,9 +8,9 @@ from typing import Any, cast, get_args
 import orjson
 from aiohttp import web
 
+from fake_intuit.errors import WriteError
 from fake_intuit.faults import CallKind
 from fake_intuit.state import SANDBOX_KEY
-from fake_intuit.writes import WriteError
 
 SETTABLE = (
     "latency_ms",

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from fake_intuit.catalog import CANONICAL, NAMES, SPECS
+
 Doc = dict[str, Any]
 
-ENTITIES = ("Customer", "Invoice", "Payment")
+ENTITIES = NAMES
 # URL path segment (Intuit writes them lower case) -> canonical entity name.
-SEGMENTS = {name.lower(): name for name in ENTITIES}
+SEGMENTS = dict(CANONICAL)
 CENT = Decimal("0.01")
 USD = {"value": "USD", "name": "United States Dollar"}
 
@@ -57,9 +59,22 @@ class RealmData:
         self._next_name_id = 1
         self._next_txn_id = 100 + rng.randrange(50)
         self.next_doc_number = 1001
+        # The entities beyond Customer, Invoice and Payment draw from their own stream, so
+        # that those three stay as they were for a given seed (seed_more replaces it).
+        self.rng_more = random.Random(f"{realm}:more")
+        self._next_list_id: dict[str, int] = defaultdict(lambda: 1)
+        # Item id -> quantity on hand before any transaction (QtyOnHand is derived from it).
+        self.opening_qty: dict[str, Decimal] = {}
+        self.ledger_cache: dict[tuple[str, ...], tuple[Any, Any]] = {}  # ledger's memo
 
     def new_id(self, entity: str) -> str:
-        step = 1 + self.rng.randrange(3)
+        family = SPECS[entity].family
+        if family in ("name", "other", "single") and entity != "Customer":
+            value = self._next_list_id[entity]  # each name list has its own sequence
+            self._next_list_id[entity] = value + 1
+            return str(value)
+        rng = self.rng if entity in ("Customer", "Invoice", "Payment") else self.rng_more
+        step = 1 + rng.randrange(3)
         if entity == "Customer":
             value, self._next_name_id = self._next_name_id, self._next_name_id + step
         else:
@@ -75,7 +90,9 @@ class RealmData:
         """Recompute Invoice Balance/LinkedTxn and Customer Balance from the payments.
 
         Invoice.Balance = TotalAmt - amounts of payment lines linked to it; Customer.Balance
-        = sum of its invoices' balances (BalanceWithJobs the same: no sub-customers here).
+        = sum of its invoices' balances minus its credit memos' open balances (CreditMemo
+        Balance is derived first, by `ledger.derive`) (BalanceWithJobs the same: no
+        sub-customers here).
         Returns the (entity, id) pairs whose document changed, for the caller to bump.
         `only_customers` limits the work to those customers' documents (a payment only
         ever links invoices of its own customer).
@@ -98,6 +115,11 @@ class RealmData:
                         links[linked["TxnId"]].append(str(number))
         changed: list[tuple[str, str]] = []
         open_by_customer: dict[str, Decimal] = defaultdict(Decimal)
+        for memo in self.docs["CreditMemo"].values():  # open credit lowers the balance
+            if wanted(memo):
+                open_by_customer[ref_value(memo, "CustomerRef") or ""] -= money(
+                    memo.get("Balance", 0)
+                )
         for inv_id, inv in self.docs["Invoice"].items():
             if not wanted(inv):
                 continue

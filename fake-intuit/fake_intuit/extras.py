@@ -1,5 +1,5 @@
-"""Endpoints the proxy only forwards: company info, preferences, reports (one streamed and
-as large as asked, for streaming tests) and invoice PDFs."""
+"""Endpoints the proxy only forwards: reports (one streamed and as large as asked, for
+streaming tests) and invoice PDFs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import MultiMapping
 
+from fake_intuit import reports
 from fake_intuit.envelopes import Reply, dumps
-from fake_intuit.writes import not_found
 
 if TYPE_CHECKING:
     from fake_intuit.state import Sandbox
@@ -17,62 +17,10 @@ if TYPE_CHECKING:
 BIG_REPORT_CHUNK_ROWS = 500
 
 
-def _meta(sb: Sandbox) -> dict[str, str]:
-    created = sb.clock.meta(sb.now() - 800 * 86_400)
-    return {"CreateTime": created, "LastUpdatedTime": created}
-
-
-def company(sb: Sandbox, realm: str, parts: tuple[str, ...]) -> Reply:
-    time = sb.clock.body_time(sb.now())
-    if parts[0].lower() == "preferences" and len(parts) == 1:
-        prefs = {
-            "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False},
-            "SalesFormsPrefs": {
-                "CustomTxnNumbers": False,
-                "DefaultTerms": {"value": "3"},
-                "AllowDiscount": True,
-                "AllowShipping": False,
-            },
-            "CurrencyPrefs": {"HomeCurrency": {"value": "USD"}, "MultiCurrencyEnabled": False},
-            "TaxPrefs": {"UsingSalesTax": False},
-            "domain": "QBO",
-            "sparse": False,
-            "Id": "1",
-            "SyncToken": "0",
-            "MetaData": _meta(sb),
-        }
-        return Reply(200, dumps({"Preferences": prefs, "time": time}))
-    if parts[0].lower() == "companyinfo" and len(parts) == 2:
-        if parts[1] != realm:
-            raise not_found("CompanyInfo", parts[1])
-        info = {
-            "CompanyName": f"Sandbox Company_US_{realm[-1]}",
-            "LegalName": "Sandbox Company",
-            "CompanyAddr": {
-                "Id": "1",
-                "Line1": "123 Sierra Way",
-                "City": "San Pablo",
-                "CountrySubDivisionCode": "CA",
-                "PostalCode": "87999",
-            },
-            "Country": "US",
-            "Email": {"Address": "noreply@quickbooks.example"},
-            "FiscalYearStartMonth": "January",
-            "SupportedLanguages": "en",
-            "domain": "QBO",
-            "sparse": False,
-            "Id": "1",
-            "SyncToken": "4",
-            "MetaData": _meta(sb),
-        }
-        return Reply(200, dumps({"CompanyInfo": info, "time": time}))
-    return Reply(404, b"")
-
-
-def report(sb: Sandbox, name: str, params: MultiMapping[str]) -> Reply:
+def _header(sb: Sandbox, name: str) -> dict[str, Any]:
     now = sb.now()
-    header = {
-        "Time": sb.clock.body_time(now),
+    return {
+        "Time": sb.clock.meta(now),
         "ReportName": name,
         "ReportBasis": "Accrual",
         "StartPeriod": sb.clock.date(now - 365 * 86_400),
@@ -80,30 +28,31 @@ def report(sb: Sandbox, name: str, params: MultiMapping[str]) -> Reply:
         "Currency": "USD",
         "Option": [{"Name": "NoReportData", "Value": "false"}],
     }
-    columns = {
-        "Column": [
-            {"ColTitle": "", "ColType": "Account"},
-            {"ColTitle": "Total", "ColType": "Money"},
-        ]
-    }
-    if name == "BigReport":
-        try:
-            rows = max(0, int(params.get("rows", "50000")))
-        except ValueError:
-            rows = 50_000
-        return Reply(200, stream=_big_report(header, columns, rows, sb.clock.body_time(now)))
-    row = [{"ColData": [{"value": "Total Income"}, {"value": "1234.56"}], "type": "Data"}]
-    return Reply(
-        200,
-        dumps(
-            {
-                "Header": header,
-                "Columns": columns,
-                "Rows": {"Row": row},
-                "time": sb.clock.body_time(now),
-            }
-        ),
-    )
+
+
+_COLUMNS = {
+    "Column": [
+        {"ColTitle": "", "ColType": "Account"},
+        {"ColTitle": "Total", "ColType": "Money"},
+    ]
+}
+
+
+def report(sb: Sandbox, realm: str, name: str, params: MultiMapping[str]) -> dict[str, Any]:
+    """A report computed from the realm's data at this moment (`reports.build`)."""
+    now = sb.now()
+    today = sb.clock.at(now).date()
+    return reports.build(sb.realms[realm], name, params, today, sb.clock.meta(now))
+
+
+def big_report(sb: Sandbox, params: MultiMapping[str]) -> Reply:
+    """`reports/BigReport?rows=N`: as large as asked, streamed (for streaming tests)."""
+    try:
+        rows = max(0, int(params.get("rows", "50000")))
+    except ValueError:
+        rows = 50_000
+    time = sb.clock.body_time(sb.now())
+    return Reply(200, stream=_big_report(_header(sb, "BigReport"), _COLUMNS, rows, time))
 
 
 async def _big_report(

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-CallKind = Literal["query", "read", "write", "batch", "cdc", "other"]
+# "report": GET reports/{Name} (entity: the report's name). CompanyInfo and Preferences
+# reads are "read" (entity "CompanyInfo" / "Preferences").
+CallKind = Literal["query", "read", "write", "batch", "cdc", "report", "other"]
 Stage = Literal["before", "after"]
 
 

@@ -12,68 +12,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
-Kind = Literal["id", "text", "ref", "bool", "money", "date", "instant"]
+from fake_intuit.catalog import CANONICAL, SPECS, Kind
 
-_COMMON: dict[str, tuple[Kind, tuple[str, ...]]] = {
-    "Id": ("id", ("Id",)),
-    "MetaData.CreateTime": ("instant", ("MetaData", "CreateTime")),
-    "MetaData.LastUpdatedTime": ("instant", ("MetaData", "LastUpdatedTime")),
-}
-# Filterable (and sortable) fields: exactly qbo-api.md's lists, plus Invoice.TotalAmt.
+# Filterable (and sortable) fields of every entity: the catalog (qbo-api.md's lists).
 FIELDS: dict[str, dict[str, tuple[Kind, tuple[str, ...]]]] = {
-    "Customer": {
-        **_COMMON,
-        "DisplayName": ("text", ("DisplayName",)),
-        "GivenName": ("text", ("GivenName",)),
-        "MiddleName": ("text", ("MiddleName",)),
-        "FamilyName": ("text", ("FamilyName",)),
-        "PrimaryEmailAddr": ("text", ("PrimaryEmailAddr", "Address")),
-        "Active": ("bool", ("Active",)),
-        "CompanyName": ("text", ("CompanyName",)),
-        "Balance": ("money", ("Balance",)),
-        "PrintOnCheckName": ("text", ("PrintOnCheckName",)),
-        "FullyQualifiedName": ("text", ("FullyQualifiedName",)),
-    },
-    "Invoice": {
-        **_COMMON,
-        "CustomerRef": ("ref", ("CustomerRef", "value")),
-        "DocNumber": ("text", ("DocNumber",)),
-        "ProjectRef": ("ref", ("ProjectRef", "value")),
-        "TxnDate": ("date", ("TxnDate",)),
-        "SalesTermRef": ("ref", ("SalesTermRef", "value")),
-        "DueDate": ("date", ("DueDate",)),
-        "Balance": ("money", ("Balance",)),
-        "TotalAmt": ("money", ("TotalAmt",)),
-    },
-    "Payment": {
-        **_COMMON,
-        "TotalAmt": ("money", ("TotalAmt",)),
-        "CustomerRef": ("ref", ("CustomerRef", "value")),
-        "TxnDate": ("date", ("TxnDate",)),
-        "PaymentMethodRef": ("ref", ("PaymentMethodRef", "value")),
-        "PaymentRefNum": ("text", ("PaymentRefNum",)),
-    },
+    name: dict(spec.fields) for name, spec in SPECS.items()
 }
-# Real QBO entities the fake keeps no rows of: queries on them parse and come back empty.
-for _name in (
-    "Vendor",
-    "Item",
-    "Account",
-    "Employee",
-    "Estimate",
-    "Bill",
-    "CreditMemo",
-    "SalesReceipt",
-    "Class",
-    "Department",
-    "Term",
-    "TaxCode",
-    "PaymentMethod",
-):
-    FIELDS[_name] = dict(_COMMON)
-CANONICAL = {name.lower(): name for name in FIELDS}
 MAX_RESULTS_LIMIT = 1000  # qbo-api.md: over 1000 is a 400 with code 4001
 DEFAULT_MAX_RESULTS = 100
 
@@ -167,7 +113,9 @@ class _Parser:
         self.take("ident", "SELECT")
         count, projection = False, None
         if self.accept("punct", "*"):
-            pass
+            # `SELECT *, Sku FROM Item` (python-quickbooks): whole documents, like SELECT *.
+            while self.accept("punct", ","):
+                self.take("ident")
         elif self.peek_word() == "COUNT" and self.tokens[self.pos + 1] == ("punct", "("):
             self.pos += 2
             self.take("punct", "*")
@@ -348,8 +296,10 @@ def _sort_key(doc: dict[str, Any], field: Field) -> tuple[Any, ...]:
 def select(query: Query, docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The QueryResponse object for `query` over an entity's documents."""
     conds = list(query.where)
-    if query.entity == "Customer" and not any(c.field.name == "Active" for c in conds):
-        # Customer queries see active customers only unless they name Active (qbo-api.md).
+    hides = SPECS[query.entity].hides_inactive
+    if hides and not any(c.field.name == "Active" for c in conds):
+        # Customer (and, the fake's choice, other name lists but TaxCode and TaxRate) queries
+        # see active rows only unless they name Active (qbo-api.md).
         conds.append(Cond(Field("Active", "bool", ("Active",)), "=", (True,)))
     rows = [doc for doc in docs if all(_matches(c, doc) for c in conds)]
     if query.count:

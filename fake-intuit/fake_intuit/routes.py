@@ -12,15 +12,17 @@ import orjson
 from multidict import MultiMapping
 
 from fake_intuit import extras
+from fake_intuit.catalog import CANONICAL, CDC_EXCLUDED, SPECS
 from fake_intuit.data import SEGMENTS
 from fake_intuit.envelopes import Reply, dumps, fault, item_fault
+from fake_intuit.errors import WriteError, not_found
 from fake_intuit.faults import CallKind
-from fake_intuit.query import CANONICAL, QueryError, run
+from fake_intuit.query import QueryError, run
 from fake_intuit.state import Sandbox
-from fake_intuit.writes import WriteError, not_found
 
 BATCH_LIMIT = 30  # clients send up to 30 items (qbo-api.md "Envelopes")
 CDC_LIMIT = 1000  # at most 1,000 objects per entity list (qbo-api.md)
+_CDC_EXCLUDED = {name.lower() for name in CDC_EXCLUDED}
 _FROM = re.compile(r"\bfrom\s+(\w+)", re.IGNORECASE)
 
 
@@ -45,6 +47,10 @@ def classify(
         return "query", CANONICAL.get(found.group(1).lower()) if found else None
     if head in ("batch", "cdc"):
         return ("batch" if head == "batch" else "cdc"), None
+    if head == "reports":
+        return "report", parts[1] if len(parts) > 1 else None
+    if head == "preferences" and len(parts) == 1:
+        return ("read" if method == "GET" else "write"), "Preferences"
     entity = SEGMENTS.get(head) or CANONICAL.get(head)
     if entity and method == "GET" and len(parts) == 2:
         return "read", entity
@@ -88,9 +94,11 @@ async def dispatch(sb: Sandbox, req: Request) -> Reply:
         if head == "cdc" and len(parts) == 1 and method == "GET":
             return json_reply(sb, cdc(sb, req))
         if head == "reports" and len(parts) == 2 and method == "GET":
-            return extras.report(sb, parts[1], req.params)
+            if parts[1] == "BigReport":
+                return extras.big_report(sb, req.params)
+            return json_report(sb, req.realm, parts[1], req.params)
         if head in ("companyinfo", "preferences") and method == "GET":
-            return extras.company(sb, req.realm, parts)
+            return single(sb, req.realm, parts)
         entity = SEGMENTS.get(head)
         if entity is not None:
             return entity_route(sb, req, entity)
@@ -101,6 +109,23 @@ async def dispatch(sb: Sandbox, req: Request) -> Reply:
     return Reply(
         404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html;charset=utf-8"
     )
+
+
+def single(sb: Sandbox, realm: str, parts: tuple[str, ...]) -> Reply:
+    """`GET companyinfo/{realm}` and `GET preferences`: the company's one object of each."""
+    docs = sb.realms[realm].docs
+    if parts[0].lower() == "preferences" and len(parts) == 1:
+        return json_reply(sb, {"Preferences": docs["Preferences"]["1"]})
+    if parts[0].lower() == "companyinfo" and len(parts) == 2:
+        if parts[1] != realm and parts[1] not in docs["CompanyInfo"]:
+            raise not_found("CompanyInfo", parts[1])
+        return json_reply(sb, {"CompanyInfo": docs["CompanyInfo"]["1"]})
+    return Reply(404, b"")
+
+
+def json_report(sb: Sandbox, realm: str, name: str, params: MultiMapping[str]) -> Reply:
+    """A report computed from the realm's data now; no top-level `time` (qbo-api.md)."""
+    return Reply(200, dumps(extras.report(sb, realm, name, params)))
 
 
 def answer_query(sb: Sandbox, realm: str, text: str | None) -> dict[str, Any]:
@@ -245,7 +270,9 @@ def cdc(sb: Sandbox, req: Request) -> dict[str, Any]:
     lists: list[dict[str, Any]] = []
     for name in names:
         entity = CANONICAL.get(name.lower())
-        if entity is None:
+        if entity is None or not SPECS[entity].cdc or name.lower() in _CDC_EXCLUDED:
+            # Intuit's CDC excludes TimeActivity, TaxCode, TaxRate, JournalCode, TaxAgency:
+            # the fake's choice is to refuse them like an unknown entity (README).
             raise QueryError("4001", f"{name} is not a valid entity for CDC")
         docs = list(data.docs.get(entity, {}).values()) + list(
             data.tombstones.get(entity, {}).values()

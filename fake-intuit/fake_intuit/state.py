@@ -14,9 +14,11 @@ from typing import Any, Literal, TypedDict, Unpack
 import aiohttp
 from aiohttp import web
 
+from fake_intuit.catalog import SPECS
 from fake_intuit.config import CompanyClock, SandboxConfig
 from fake_intuit.data import SEGMENTS, Doc, RealmData, seed_realm
 from fake_intuit.faults import Call, CallKind, Faults, Gate, Match, Stage
+from fake_intuit.seed_more import seed_more
 from fake_intuit.webhooks import cloudevents_body, legacy_body, sign
 from fake_intuit.writes import Writer, WriteResult, snapshot
 
@@ -76,6 +78,15 @@ class Sandbox:
             )
             for realm in config.realms
         }
+        for realm, data in self.realms.items():
+            seed_more(
+                data,
+                random.Random(f"{config.seed}:{realm}:more"),
+                config.entity_counts,
+                anchor=anchor,
+                meta=self.clock.meta,
+                day=self.clock.date,
+            )
         started = time.monotonic_ns()
         for realm, data in self.realms.items():
             for entity, docs in data.docs.items():
@@ -139,6 +150,8 @@ class Sandbox:
         for ent, id_ in result.changed:
             doc = data.docs[ent].get(id_)
             self.history[(realm, ent, id_)].append((stamp, doc["SyncToken"] if doc else None))
+        if not SPECS[result.entity].webhooks:  # not Attachable, CompanyInfo, TaxCode, TaxRate
+            return result
         self.notify(
             realm,
             [

@@ -10,15 +10,25 @@ from typing import Any
 
 import orjson
 
+from fake_intuit import ledger
+from fake_intuit.catalog import SPECS
 from fake_intuit.data import USD, Doc, RealmData, amount, finish_invoice_lines, money, ref_value
+from fake_intuit.errors import WriteError, not_found
+from fake_intuit.errors import business as _business
+from fake_intuit.errors import missing as _missing
+from fake_intuit.shapes import DEFAULTS as SHAPE_DEFAULTS
+from fake_intuit.shapes import READ_ONLY as SHAPE_READ_ONLY
+from fake_intuit.shapes import Shaper
 
-READ_ONLY = {
+CORE = ("Customer", "Invoice", "Payment")
+_LINKABLE = ("Invoice", "CreditMemo")
+READ_ONLY = SHAPE_READ_ONLY | {
     "Customer": {"Balance", "BalanceWithJobs", "FullyQualifiedName"},
     "Invoice": {"TotalAmt", "Balance", "LinkedTxn"},
     "Payment": {"UnappliedAmt"},
 }
 ALWAYS_READ_ONLY = {"Id", "SyncToken", "MetaData", "domain", "sparse"}
-DEFAULTS: dict[str, Doc] = {
+DEFAULTS: dict[str, Doc] = SHAPE_DEFAULTS | {
     "Customer": {
         "Taxable": False,
         "Job": False,
@@ -43,47 +53,16 @@ DEFAULTS: dict[str, Doc] = {
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 
 
-class WriteError(Exception):
-    """A write Intuit refuses, carrying the Fault fields (qbo-api.md "Errors")."""
-
-    def __init__(self, code: str, message: str, detail: str, element: str = "") -> None:
-        super().__init__(f"{code} {message}: {detail}")
-        self.code, self.message, self.detail, self.element = code, message, detail, element
-
-
-def not_found(entity: str, id_: str) -> WriteError:
-    return WriteError(
-        "610",
-        "Object Not Found",
-        f"Object Not Found : Something you're trying to use has been made "
-        f"inactive. Check the fields with accounts, customers, items, vendors "
-        f"or employees. ({entity} Id={id_})",
-    )
-
-
-def _missing(element: str) -> WriteError:
-    return WriteError(
-        "2020",
-        "Required param missing, need to supply the required value for the API",
-        f"Required parameter {element} is missing in the request",
-        element,
-    )
-
-
-def _business(detail: str) -> WriteError:
-    return WriteError(
-        "6000",
-        "A business validation error has occurred while processing your request",
-        f"Business Validation Error: {detail}",
-    )
-
-
 @dataclass
 class WriteResult:
     entity: str
     doc: Doc  # a snapshot for the response: the entity, or the Deleted stub
     operation: str  # webhook operation: Create | Update | Delete | Void
     changed: list[tuple[str, str]] = field(default_factory=list)  # every (entity, id) bumped
+
+
+def _has_currency(entity: str) -> bool:
+    return SPECS[entity].family == "txn" or entity in ("Customer", "Vendor")
 
 
 def snapshot(doc: Doc) -> Doc:
@@ -121,6 +100,11 @@ class Writer:
         }
         if operation == "send":
             return self.send(body, send_to)
+        spec = SPECS[entity]
+        if not spec.writable:
+            raise _business(f"{entity} is read-only: operation {operation} is not supported")
+        if spec.family == "single" and operation != "update":
+            raise _business(f"Operation {operation} is not supported for {entity}")
         if operation == "update" and "Id" not in body:
             raise _missing("Id")
         return ops[operation](entity, body)
@@ -161,7 +145,9 @@ class Writer:
         return WriteResult(entity, snapshot(doc), operation, changed)
 
     def _bump_derived(self, changed: list[tuple[str, str]]) -> None:
-        for other in self.data.derive_balances(self.customers):
+        # Writes beyond the first three entities may move any customer's balance.
+        customers = self.customers if changed[0][0] in CORE else None
+        for other in ledger.derive(self.data, customers):
             if other not in changed:
                 self._bump(self.data.docs[other[0]][other[1]])
                 changed.append(other)
@@ -195,17 +181,14 @@ class Writer:
 
     def _merge(self, entity: str, old: Doc | None, body: Doc) -> Doc:
         """Full update: sent writable fields, defaults for the rest; sparse: merge."""
-        kept = ALWAYS_READ_ONLY | READ_ONLY[entity]
+        kept = ALWAYS_READ_ONLY | READ_ONLY.get(entity, set())
         sent = {k: v for k, v in body.items() if k not in kept}
         if old is not None and body.get("sparse") is True:
             return snapshot(old) | sent
         base = {k: v for k, v in (old or {}).items() if k in kept}
+        currency = {"CurrencyRef": dict(USD)} if _has_currency(entity) else {}
         return (
-            snapshot(DEFAULTS[entity])
-            | {"CurrencyRef": dict(USD)}
-            | sent
-            | base
-            | {"domain": "QBO", "sparse": False}
+            snapshot(DEFAULTS[entity]) | currency | sent | base | {"domain": "QBO", "sparse": False}
         )
 
     # -- create / update --------------------------------------------------------------------
@@ -213,26 +196,34 @@ class Writer:
         if body.get("Id"):
             return self.update(entity, body)
         doc = self._merge(entity, None, body)
-        {
-            "Customer": self._shape_customer,
-            "Invoice": self._shape_invoice,
-            "Payment": self._shape_payment,
-        }[entity](doc, None)
+        self._shape(entity, doc, None)
         doc["Id"] = self.data.new_id(entity)
         self.data.docs[entity][doc["Id"]] = doc
+        if entity == "Item" and doc.get("Type") == "Inventory":
+            self.data.opening_qty[doc["Id"]] = money(body.get("QtyOnHand", 0))
         return self._finish(entity, doc, "Create", created=True)
 
     def update(self, entity: str, body: Doc) -> WriteResult:
         old = self._current(entity, body)
         doc = self._merge(entity, old, body)
-        {
-            "Customer": self._shape_customer,
-            "Invoice": self._shape_invoice,
-            "Payment": self._shape_payment,
-        }[entity](doc, old)
+        self._shape(entity, doc, old)
         old.clear()
         old.update(doc)
         return self._finish(entity, old, "Update")
+
+    def _shape(self, entity: str, doc: Doc, old: Doc | None) -> None:
+        if entity == "Customer":
+            self._shape_customer(doc, old)
+        elif entity == "Invoice":
+            self._shape_invoice(doc, old)
+        elif entity == "Payment":
+            self._shape_payment(doc, old)
+        else:
+            try:
+                Shaper(self.data, self.today).shape(entity, doc, old)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                # A body of the wrong shape (a string for a ref, text for an amount).
+                raise _business(f"invalid {entity}: {exc!r}") from exc
 
     def _shape_customer(self, doc: Doc, old: Doc | None) -> None:
         display = (
@@ -307,25 +298,53 @@ class Writer:
         used = Decimal(0)
         for line_amount, line in lines:
             line["Amount"] = amount(line_amount)
-            used += line_amount
-            for linked in line.get("LinkedTxn") or []:
+            links = line.get("LinkedTxn") or []
+            # A line linking a CreditMemo applies that credit (it counts against the payment,
+            # so an invoice paid with a credit memo alone has TotalAmt 0), as QBO does.
+            credit = any(lk.get("TxnType") == "CreditMemo" for lk in links)
+            used += -line_amount if credit else line_amount
+            for linked in links:
                 tid = str(linked.get("TxnId"))
-                inv = self.data.docs["Invoice"].get(tid)
-                if linked.get("TxnType") != "Invoice" or inv is None:
+                kind = linked.get("TxnType")
+                target = self.data.docs[str(kind)].get(tid) if kind in _LINKABLE else None
+                if target is None:
                     raise WriteError(
                         "2500",
                         "Invalid Reference Id",
                         f"Invalid Reference Id : Txn id {tid} not found",
                         "LinkedTxn",
                     )
-                if ref_value(inv, "CustomerRef") != doc["CustomerRef"]["value"]:
-                    raise _business(f"Invoice {tid} belongs to another customer")
-                if applied_elsewhere.get(tid, Decimal(0)) + line_amount > money(inv["TotalAmt"]):
+                if ref_value(target, "CustomerRef") != doc["CustomerRef"]["value"]:
+                    raise _business(f"{kind} {tid} belongs to another customer")
+                if kind == "CreditMemo":
+                    if line_amount > self._credit_left(tid, old):
+                        raise _business(f"the amount applied exceeds the credit of {tid}")
+                elif applied_elsewhere.get(tid, Decimal(0)) + line_amount > money(
+                    target["TotalAmt"]
+                ):
                     raise _business(f"the amount applied exceeds the balance of invoice {tid}")
         if used > total:
             raise _business("the amount applied is greater than the payment amount")
         doc["TotalAmt"], doc["UnappliedAmt"] = amount(total), amount(total - used)
         self._date(doc, "TxnDate", self.today)
+
+    def _credit_left(self, memo_id: str, old: Doc | None) -> Decimal:
+        """A credit memo's credit not used by refunds or other payments."""
+        memo = self.data.docs["CreditMemo"][memo_id]
+        left = money(memo.get("TotalAmt", 0))
+        for kind in ("Payment", "RefundReceipt"):
+            for other in self.data.docs[kind].values():
+                if other is old:
+                    continue
+                if kind == "RefundReceipt":
+                    hits = any(lk.get("TxnId") == memo_id for lk in other.get("LinkedTxn") or [])
+                    left -= money(other.get("TotalAmt", 0)) if hits else 0
+                    continue
+                for line in other.get("Line") or []:
+                    for lk in line.get("LinkedTxn") or []:
+                        if (lk.get("TxnType"), str(lk.get("TxnId"))) == ("CreditMemo", memo_id):
+                            left -= money(line.get("Amount", 0))
+        return left
 
     # -- delete / void / send -----------------------------------------------------------------
     def _unlink_payments(self, inv_id: str) -> list[Doc]:
@@ -354,7 +373,13 @@ class Writer:
             raise _business(
                 "Operation Delete is not supported for Customer; set Active to false instead"
             )
+        if SPECS[entity].family != "txn" and entity != "Attachable":
+            raise _business(
+                f"Operation Delete is not supported for {entity}; set Active to false instead"
+            )
         doc = self._current(entity, body)
+        if entity not in CORE:
+            self._refuse_linked(entity, doc["Id"])
         touched = self._unlink_payments(doc["Id"]) if entity == "Invoice" else []
         del self.data.docs[entity][doc["Id"]]
         self.data.voided.discard((entity, doc["Id"]))
@@ -369,9 +394,21 @@ class Writer:
         self._bump_derived(changed)
         return WriteResult(entity, stub, "Delete", changed)
 
+    def _refuse_linked(self, entity: str, id_: str) -> None:
+        """A transaction others link to (a paid bill, a refunded credit memo, a deposited
+        sales receipt) cannot be deleted: unlink it first (Intuit answers 6000 too)."""
+        for other, docs in self.data.docs.items():
+            for doc in docs.values():
+                derived = "LinkedTxn" in READ_ONLY.get(other, set())  # Bill's back-links
+                for holder in [*([] if derived else [doc]), *(doc.get("Line") or [])]:
+                    for link in holder.get("LinkedTxn") or []:
+                        hit = (link.get("TxnType"), str(link.get("TxnId"))) == (entity, id_)
+                        if hit and other != entity:
+                            raise _business(f"{entity} {id_} is linked to {other} {doc['Id']}")
+
     def void(self, entity: str, body: Doc) -> WriteResult:
-        if entity == "Customer":
-            raise _business("Operation Void is not supported for Customer")
+        if not SPECS[entity].voidable:
+            raise _business(f"Operation Void is not supported for {entity}")
         doc = self._current(entity, body)
         extra = self._unlink_payments(doc["Id"]) if entity == "Invoice" else []
         for line in doc.get("Line") or []:
@@ -379,7 +416,10 @@ class Writer:
             detail = line.get("SalesItemLineDetail")
             if isinstance(detail, dict) and "Qty" in detail:
                 detail["Qty"] = 0
-        doc["TotalAmt"] = doc["Balance" if entity == "Invoice" else "UnappliedAmt"] = 0
+        doc["TotalAmt"] = 0
+        zeroed = {"Invoice": "Balance", "Payment": "UnappliedAmt", "SalesReceipt": "Balance"}
+        if entity in zeroed:
+            doc[zeroed[entity]] = 0
         doc["PrivateNote"] = "Voided"  # a void keeps the entity at zero (qbo-api.md)
         self.data.voided.add((entity, doc["Id"]))
         for pay in extra:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import pytest
-from fake_intuit.faults import Call
+from fake_intuit.faults import Call, CallKind
 
 from tests.integration.conftest import REALM, Intuit, ProxyFactory, Running
 from tests.integration.test_resilience import age_tables
@@ -38,16 +38,16 @@ def assert_bad_gateway(status: int, headers: dict[str, str], body: bytes) -> Non
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "kind"),
     [
-        "reports/BigReport?rows=60000",  # chunked, streamed by the fake
-        "companyinfo/" + REALM,  # Content-Length, sent whole by the fake
+        ("reports/BigReport?rows=60000", "report"),  # chunked, streamed by the fake
+        ("companyinfo/" + REALM, "read"),  # Content-Length, sent whole by the fake
     ],
 )
 async def test_pass_through_cut_mid_body_cuts_the_client(
-    intuit: Intuit, proxy: Running, path: str
+    intuit: Intuit, proxy: Running, path: str, kind: CallKind
 ) -> None:
-    intuit.sandbox.kill_mid_stream_next(1, kind="other", realm=REALM)
+    intuit.sandbox.kill_mid_stream_next(1, kind=kind, realm=REALM)
     async with proxy.session.get(proxy.url(f"{BASE}/{path}"), headers=intuit.auth()) as response:
         assert response.status == 200
         assert response.headers["X-Cache"] == "BYPASS"
@@ -58,7 +58,7 @@ async def test_pass_through_cut_mid_body_cuts_the_client(
     status, headers, body = await proxy.get(f"{BASE}/{path}", headers=intuit.auth())
     assert (status, headers["X-Cache"]) == (200, "BYPASS")
     assert orjson.loads(body)
-    assert intuit.sandbox.count(kind="other") == 2
+    assert intuit.sandbox.count(kind=kind) == 2
 
 
 def refreshes(call: Call) -> bool:

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = f"/v3/company/{REALM}"
-FORWARD: tuple[str, CallKind] = (f"{BASE}/companyinfo/{REALM}", "other")  # Upstream.forward
+FORWARD: tuple[str, CallKind] = (f"{BASE}/companyinfo/{REALM}", "read")  # Upstream.forward
 TABLE_LOAD: tuple[str, CallKind] = (
     f"{BASE}/query?query={quote('SELECT * FROM Customer')}",
     "query",
