@@ -87,6 +87,23 @@ def display(doc: Doc) -> str:
     return ""
 
 
+def set_date(doc: Doc, key: str, default: str | None) -> None:
+    """`doc[key]` defaulted (when `default` is given) and checked as an ISO date: 2010."""
+    if default is not None:
+        doc.setdefault(key, default)
+    if key not in doc:
+        return
+    try:
+        dt.date.fromisoformat(str(doc[key]))
+    except ValueError as exc:
+        raise WriteError(
+            "2010",
+            "Request has invalid or unsupported property",
+            f"Property Name:{key} has an invalid date",
+            key,
+        ) from exc
+
+
 class Shaper:
     """Shapes one document of one entity in a realm; `today` is the company's date."""
 
@@ -111,19 +128,7 @@ class Shaper:
         return target
 
     def date(self, doc: Doc, key: str, default: str | None) -> None:
-        if default is not None:
-            doc.setdefault(key, default)
-        if key not in doc:
-            return
-        try:
-            dt.date.fromisoformat(str(doc[key]))
-        except ValueError as exc:
-            raise WriteError(
-                "2010",
-                "Request has invalid or unsupported property",
-                f"Property Name:{key} has an invalid date",
-                key,
-            ) from exc
+        set_date(doc, key, default)
 
     def doc_number(self, doc: Doc) -> None:
         doc.setdefault("DocNumber", self.data.new_doc_number())

@@ -18,7 +18,7 @@ from fake_intuit.errors import business as _business
 from fake_intuit.errors import missing as _missing
 from fake_intuit.shapes import DEFAULTS as SHAPE_DEFAULTS
 from fake_intuit.shapes import READ_ONLY as SHAPE_READ_ONLY
-from fake_intuit.shapes import Shaper
+from fake_intuit.shapes import Shaper, set_date
 
 CORE = ("Customer", "Invoice", "Payment")
 _LINKABLE = ("Invoice", "CreditMemo")
@@ -167,18 +167,6 @@ class Writer:
         self.customers.add(cust_id)
         return {"value": cust_id, "name": cust["DisplayName"]}
 
-    def _date(self, doc: Doc, key: str, default: str) -> None:
-        value = doc.setdefault(key, default)
-        try:
-            dt.date.fromisoformat(str(value))
-        except ValueError as exc:
-            raise WriteError(
-                "2010",
-                "Request has invalid or unsupported property",
-                f"Property Name:{key} has an invalid date",
-                key,
-            ) from exc
-
     def _merge(self, entity: str, old: Doc | None, body: Doc) -> Doc:
         """Full update: sent writable fields, defaults for the rest; sparse: merge."""
         kept = ALWAYS_READ_ONLY | READ_ONLY.get(entity, set())
@@ -256,8 +244,8 @@ class Writer:
             if str(exc) == "Line.Amount":
                 raise _missing("Line.Amount") from exc
             raise _business(f"invalid {exc}") from exc
-        self._date(doc, "TxnDate", self.today)
-        self._date(
+        set_date(doc, "TxnDate", self.today)
+        set_date(
             doc,
             "DueDate",
             (dt.date.fromisoformat(doc["TxnDate"]) + dt.timedelta(days=30)).isoformat(),
@@ -326,7 +314,7 @@ class Writer:
         if used > total:
             raise _business("the amount applied is greater than the payment amount")
         doc["TotalAmt"], doc["UnappliedAmt"] = amount(total), amount(total - used)
-        self._date(doc, "TxnDate", self.today)
+        set_date(doc, "TxnDate", self.today)
 
     def _credit_left(self, memo_id: str, old: Doc | None) -> Decimal:
         """A credit memo's credit not used by refunds or other payments."""
