@@ -1,6 +1,6 @@
 """QBO query texts built from a fake Intuit company's actual values, for differential tests.
 
-`QueryBuilder(source, docs).query()` writes one query over Customer, Invoice or Payment.
+`QueryBuilder(source, docs).query()` writes one query over any entity the fake Intuit keeps.
 `source` makes every choice: `RandomSource` (a seeded `random.Random`: large, deterministic
 sets) or, in hypothesis tests, one drawing from strategies (shrinkable). Literals come from
 the documents (names with apostrophes and non-ASCII, ids, refs, dates, amounts, MetaData
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
+from fake_intuit.catalog import SPECS
+
 T = TypeVar("T")
 Doc = dict[str, Any]
 Kind = Literal["id", "text", "ref", "bool", "money", "date", "instant"]
 
-ENTITIES = ("Customer", "Invoice", "Payment")
 # Characters `RandomSource.text()` writes literals from: quotes, backslashes, LIKE's `%`
 # and `_`, non-ASCII.
 TEXT_ALPHABET = "abcmxyzABMZ 019'\\%_-.&éÖøåŁ北"
@@ -67,48 +68,14 @@ class Field:
     path: tuple[str, ...]
 
 
-_ID = Field("Id", "id", ("Id",))
-_META = (
-    Field("MetaData.CreateTime", "instant", ("MetaData", "CreateTime")),
-    Field("MetaData.LastUpdatedTime", "instant", ("MetaData", "LastUpdatedTime")),
-)
-# The filterable fields of qbo-api.md "Query language".
+# The filterable fields of qbo-api.md ("Query language", "Entities") as the fake Intuit's
+# catalog lists them (its choices where qbo-api.md is unsure are in fake-intuit/README.md):
+# every entity, with the kinds its evaluator compares them as.
 FIELDS: dict[str, tuple[Field, ...]] = {
-    "Customer": (
-        _ID,
-        Field("DisplayName", "text", ("DisplayName",)),
-        Field("GivenName", "text", ("GivenName",)),
-        Field("MiddleName", "text", ("MiddleName",)),
-        Field("FamilyName", "text", ("FamilyName",)),
-        Field("PrimaryEmailAddr", "text", ("PrimaryEmailAddr", "Address")),
-        Field("Active", "bool", ("Active",)),
-        Field("CompanyName", "text", ("CompanyName",)),
-        Field("Balance", "money", ("Balance",)),
-        Field("PrintOnCheckName", "text", ("PrintOnCheckName",)),
-        Field("FullyQualifiedName", "text", ("FullyQualifiedName",)),
-        *_META,
-    ),
-    "Invoice": (
-        _ID,
-        Field("CustomerRef", "ref", ("CustomerRef", "value")),
-        Field("DocNumber", "text", ("DocNumber",)),
-        Field("ProjectRef", "ref", ("ProjectRef", "value")),
-        Field("TxnDate", "date", ("TxnDate",)),
-        Field("SalesTermRef", "ref", ("SalesTermRef", "value")),
-        Field("DueDate", "date", ("DueDate",)),
-        Field("Balance", "money", ("Balance",)),
-        *_META,
-    ),
-    "Payment": (
-        _ID,
-        Field("TotalAmt", "money", ("TotalAmt",)),
-        Field("CustomerRef", "ref", ("CustomerRef", "value")),
-        Field("TxnDate", "date", ("TxnDate",)),
-        Field("PaymentMethodRef", "ref", ("PaymentMethodRef", "value")),
-        Field("PaymentRefNum", "text", ("PaymentRefNum",)),
-        *_META,
-    ),
+    name: tuple(Field(field, kind, path) for field, (kind, path) in spec.fields.items())
+    for name, spec in SPECS.items()
 }
+ENTITIES = tuple(FIELDS)
 # Offsets MetaData literals are written in; Intuit writes its own as -07:00 here.
 OFFSETS = tuple(dt.timezone(dt.timedelta(minutes=m)) for m in (-420, 0, 330, -600, 840, -59))
 COMPARISONS = ("=", "<", ">", "<=", ">=")

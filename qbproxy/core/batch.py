@@ -46,5 +46,7 @@ def parse_batch(body: bytes) -> Batch:
         if not isinstance(operation, str) or len(entities) != 1:
             return _UNSURE
         writes = True
-        tables |= tables_changed(entities[0], operation)
+        doc = item[entities[0]]
+        keys = frozenset(doc) if isinstance(doc, dict) else None
+        tables |= tables_changed(entities[0], operation, keys)
     return Batch(tuple(queries), tables, not writes)

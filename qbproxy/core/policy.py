@@ -273,7 +273,7 @@ def plan_write(segment: str, operation: str, body: dict[str, object] | None) -> 
     if operation == "create/update":
         is_create = body is not None and "Id" not in body and "sparse" not in body
         operation = deps.CREATE if is_create else deps.UPDATE
-    tables = deps.tables_changed(segment, operation)
+    tables = deps.tables_changed(segment, operation, frozenset(body or ()))
     cached = entity_named(segment)
     through = cached if body is not None and operation in (deps.CREATE, deps.UPDATE) else None
     return WritePlan(tables, through)

@@ -27,11 +27,12 @@ class QueryRoute:
 
 @dataclass(frozen=True, slots=True)
 class ReadRoute:
-    """`GET .../{customer|invoice|payment}/{id}`."""
+    """`GET .../{entity}/{id}` of a cached entity; `GET .../companyinfo/{realm}` and
+    `GET .../preferences` (entity_id None: the realm's one object)."""
 
     realm: str
     entity: Entity
-    entity_id: str
+    entity_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +89,16 @@ def classify(method: str, path: str, query_string: str) -> Route:
 
     if method in ("GET", "HEAD"):
         entity = BY_SEGMENT.get(segment)
-        if (
-            method == "GET"
-            and entity is not None
-            and len(rest) == 2
-            and is_id(rest[1])
-            and not set(params) - _HARMLESS_PARAMS
-        ):
+        if method != "GET" or entity is None or set(params) - _HARMLESS_PARAMS:
+            return Passthrough(realm)
+        if entity.singleton:
+            # node-quickbooks' getCompanyInfo asks for companyinfo/{realm}; Preferences
+            # has no id in its path. Other spellings are forwarded.
+            by_realm = len(rest) == 2 and rest[1] == realm and segment == "companyinfo"
+            if by_realm or (len(rest) == 1 and segment == "preferences"):
+                return ReadRoute(realm, entity, None)
+            return Passthrough(realm)
+        if len(rest) == 2 and is_id(rest[1]):
             return ReadRoute(realm, entity, rest[1])
         return Passthrough(realm)
 

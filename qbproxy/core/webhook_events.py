@@ -159,31 +159,11 @@ def _realm(value: Any, where: str) -> str:
 _OPERATIONS = {"create": deps.CREATE, "update": deps.UPDATE, "merge": deps.UPDATE}
 _OPERATIONS |= {"delete": "delete", "void": "void"}
 
-# Entities whose changes cannot reach a cached Customer, Invoice or Payment document: no
-# cached document carries a ref to them and they move no receivable balance (AP side,
-# payroll, planning). Their events are counted and dropped. Everything else follows deps,
-# which purges all three for entities it does not list, on purpose: the balance movers
-# (CreditMemo, SalesReceipt, RefundReceipt, JournalEntry, Deposit), and entities whose
-# names cached documents carry in refs (`{"value","name"}`, qbo-api.md): Item (Invoice
-# lines' ItemRef), Account (DepositToAccountRef), Term, PaymentMethod, Class, Department,
-# TaxCode; a rename or merge of one changes the documents Intuit would now return.
-# Estimate stays out: an invoice links one by TxnId/TxnType only, and converting one
-# creates an Invoice, which sends its own event.
-DROPPED_ENTITIES = frozenset(
-    {
-        "bill",
-        "billpayment",
-        "budget",
-        "employee",
-        "estimate",
-        "purchase",
-        "purchaseorder",
-        "timeactivity",
-        "transfer",
-        "vendor",
-        "vendorcredit",
-    }
-)
+# Entities whose changes reach nothing the proxy caches: Budget (planning only; no cached
+# entity refers to it and no cached report reads it). Their events are counted and
+# dropped. Every other entity follows deps, which purges everything for entities it does
+# not list, on purpose (qbproxy/core/deps.py).
+DROPPED_ENTITIES = frozenset({"budget"})
 
 
 def affects_cache(entity: str) -> bool:
@@ -199,6 +179,7 @@ def purges_for(events: Iterable[Event]) -> WebhookPurges:
             dropped.append(event)
             continue
         operation = _OPERATIONS.get(event.operation.lower(), deps.UPDATE)
-        tables = deps.tables_changed(event.entity.lower(), operation)
+        # A webhook does not show the entity: a create may have carried an opening balance.
+        tables = deps.tables_changed(event.entity.lower(), operation, None)
         purges[event.realm] = purges.get(event.realm, frozenset()) | tables
     return WebhookPurges(purges, tuple(dropped))

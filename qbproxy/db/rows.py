@@ -62,6 +62,14 @@ JOIN qbo_table_state s ON s.realm_id = r.realm_id AND s.entity = $3
 WHERE r.realm_id = $1 AND r.id = $2 AND r.gen = s.generation
 """
 
+# The realm's one object of a single-object entity (CompanyInfo, Preferences).
+SINGLE = """
+SELECT r.doc, extract(epoch FROM now() - r.cached_at)::float8 AS age FROM {table} r
+JOIN qbo_table_state s ON s.realm_id = r.realm_id AND s.entity = $2
+WHERE r.realm_id = $1 AND r.gen = s.generation
+ORDER BY r.id LIMIT 1
+"""
+
 
 def _upsert_sql(entity: Entity) -> str:
     columns = ["realm_id", "gen", "cached_at", "doc", *(f.column for f in entity.fields)]
@@ -80,6 +88,7 @@ def _by_entity(template: str) -> dict[str, str]:
 
 _UPSERT = {e.name: _upsert_sql(e) for e in ENTITIES}
 _ROW = _by_entity(ROW)
+_SINGLE = _by_entity(SINGLE)
 _DROP_OLDER = _by_entity("DELETE FROM {table} WHERE realm_id = $1 AND cached_at < $2")
 _DELETE_IDS = _by_entity("DELETE FROM {table} WHERE realm_id = $1 AND id = ANY($2::bigint[])")
 # Every row of a refreshed table is known current as of the refresh's start: fresh for
@@ -94,16 +103,27 @@ class Rows:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def row(self, realm: str, entity: Entity, entity_id: int) -> tuple[str, float] | None:
-        """(document, age in seconds) of the row under its table's current generation."""
+    async def row(
+        self, realm: str, entity: Entity, entity_id: int | None
+    ) -> tuple[str, float] | None:
+        """(document, age in seconds) of the row under its table's current generation;
+        entity_id None: the realm's one object of a single-object entity."""
         async with self._pool.acquire("read") as conn:
-            row = await conn.fetchrow(_ROW[entity.name], realm, entity_id, entity.name)
+            if entity_id is None:
+                row = await conn.fetchrow(_SINGLE[entity.name], realm, entity.name)
+            else:
+                row = await conn.fetchrow(_ROW[entity.name], realm, entity_id, entity.name)
         return None if row is None else (row["doc"], row["age"])
 
     async def select(self, realm: str, sql: str, args: Sequence[Any]) -> list[str]:
         async with self._pool.acquire("select") as conn:
             rows = await conn.fetch(sql, realm, *args)
         return [row[0] for row in rows]
+
+    async def exists(self, realm: str, sql: str, args: Sequence[Any]) -> bool:
+        async with self._pool.acquire("select") as conn:
+            found: bool = await conn.fetchval(sql, realm, *args)
+        return found
 
     async def count(self, realm: str, sql: str, args: Sequence[Any]) -> int:
         async with self._pool.acquire("count") as conn:

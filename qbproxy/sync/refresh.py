@@ -25,7 +25,7 @@ import orjson
 
 from qbproxy.config import SyncSettings
 from qbproxy.core import cdc, policy
-from qbproxy.core.catalog import CUSTOMER, ENTITIES, Entity, row_values
+from qbproxy.core.catalog import ENTITIES, Entity, row_values
 from qbproxy.core.policy import Windows
 from qbproxy.db.rows import Rows
 from qbproxy.db.tables import FillTicket, Tables
@@ -43,6 +43,8 @@ _LEASE_SECONDS = 60.0
 # Between whole loads, CDC refreshes a table; a whole reload at least this often bounds
 # what CDC could miss (qbproxy/core/cdc.py, last paragraph).
 FULL_RELOAD_SECONDS = 86_400.0
+# Tables Intuit's CDC covers (the others reload whole: qbproxy/core/catalog.py).
+CDC_TABLES = frozenset(e.name for e in ENTITIES if e.cdc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +85,12 @@ class Page:
 
 
 def load_query(entity: Entity, start: int) -> str:
-    # `SELECT * FROM Customer` returns active customers only (qbo-api.md); the cache must
-    # hold inactive ones too, to answer `Active = false` and reads by id.
-    where = " WHERE Active IN (true, false)" if entity is CUSTOMER else ""
+    if entity.singleton:
+        return f"SELECT * FROM {entity.name}"  # one object, no paging (qbo-api.md)
+    # `SELECT * FROM Customer` returns active customers only (qbo-api.md), and maybe other
+    # name lists too; the cache must hold inactive ones, to answer `Active = false` and
+    # reads by id.
+    where = " WHERE Active IN (true, false)" if entity.inactive != "none" else ""
     return f"SELECT * FROM {entity.name}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 
 
@@ -345,6 +350,8 @@ class Loader:
         """The table refreshed by the realm's CDC call (this caller's, or one in flight
         that covers it), or None: load it whole. A table complete for `fresh_for` more seconds
         needs none."""
+        if not entity.cdc:
+            return None
         now, states = await self._tables.sync_states(realm)
         state = next((s for s in states if s.entity == entity.name), None)
         if state is not None and not policy.needs_refresh(state.table, self._windows, fresh_for):
@@ -389,7 +396,9 @@ class Loader:
         synced: dict[str, cdc.SyncState] = {
             state.entity: state
             for state in states
-            if now is not None and self._since(state, now) is not None
+            if now is not None
+            and state.entity in CDC_TABLES
+            and self._since(state, now) is not None
         }
         if requested.name not in synced:
             return {}
@@ -444,9 +453,20 @@ class Loader:
                 return dict.fromkeys(tickets, Refused(answer))
             return self._fall_back(realm, tickets, f"Intuit answered {answer.status}")
         parsed = cdc.parse_answer(answer.body, entities)
+        if isinstance(parsed, cdc.Reload) and parsed.reason == "capped" and len(tickets) > 1:
+            # Intuit caps an answer at 1,000 objects (per list or per answer: unsure):
+            # ask again per half, down to the one table whose changes alone fill the cap,
+            # which reloads whole while the others land their changes.
+            names = sorted(tickets)
+            halves = (names[: len(names) // 2], names[len(names) // 2 :])
+            results: CdcResults = {}
+            for half in halves:
+                part = {name: tickets[name] for name in half}
+                results.update(await self._cdc_call(realm, part, synced, headers))
+            return results
         if isinstance(parsed, cdc.Reload):
             return self._fall_back(realm, tickets, f"{parsed.reason}: {parsed.detail}")
-        results: CdcResults = {}
+        results = {}
         landed = 0
         for name, ticket in tickets.items():
             changes = parsed.tables[name]

@@ -119,6 +119,9 @@ async def _answer_query(
             case ServeRows(cache, remember):
                 _answered_from_cache(proxy, realm, entity, authorization, saved=cache == HIT)
                 fragment = await query_fragment(proxy, realm, plan)
+                if fragment is None:
+                    log.debug("forwarding: inactive %s rows under an unsure rule", entity.name)
+                    return await relay_fetch(request, proxy, realm, entity, body), MISS
                 if remember and facts.table is not None and proxy.memory.enabled:
                     proxy.memory.keep(key, facts.table.generation, fragment)
                 return local_response(
@@ -149,6 +152,8 @@ async def _answer_query(
                 try:
                     fragment = await query_fragment(proxy, realm, plan)
                 except StoreUnavailable:
+                    fragment = None
+                if fragment is None:
                     facts = dataclasses.replace(facts, table=None)
                     continue
                 _served_stale(proxy, realm, entity, failure)
@@ -180,7 +185,13 @@ def compile_text(text: str) -> Plan | Unsupported:
     return _compile_cached(text)
 
 
-async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes:
+async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes | None:
+    """The QueryResponse the cache gives for `plan`, or None when only Intuit can say
+    (an unsure `SELECT *` rule, and inactive rows the two rules disagree on)."""
+    if plan.inactive_probe is not None and await proxy.rows.exists(
+        realm, plan.inactive_probe, plan.probe_args
+    ):
+        return None
     if plan.count:
         return responses.count_response(await proxy.rows.count(realm, plan.sql, plan.args))
     docs = await proxy.rows.select(realm, plan.sql, plan.args)
@@ -204,7 +215,7 @@ async def _answer_read(
 ) -> tuple[web.StreamResponse, str]:
     realm, entity = route.realm, route.entity
     authorization = request.headers.get("Authorization")
-    key = (realm, entity.name, f"#{route.entity_id}")
+    key = (realm, entity.name, f"#{route.entity_id or ''}")
     trusted, generation, kept = await _first_facts(proxy, key, authorization)
     facts = ReadFacts(trusted=trusted, in_memory=kept is not None)
     doc: bytes | None = None
@@ -221,7 +232,8 @@ async def _answer_read(
                 ), HIT
             case LookUp():
                 try:
-                    found = await proxy.rows.row(realm, entity, int(route.entity_id))
+                    entity_id = None if route.entity_id is None else int(route.entity_id)
+                    found = await proxy.rows.row(realm, entity, entity_id)
                 except StoreUnavailable:
                     if facts.failure is None:
                         raise

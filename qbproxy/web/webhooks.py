@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from qbproxy.config import WebhookSettings
+from qbproxy.core.catalog import ENTITIES
 from qbproxy.core.webhook_events import (
     DROPPED_ENTITIES,
     MalformedPayload,
@@ -37,18 +38,7 @@ _SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 # Bounded metric labels: entity names from this set, anything else "other".
-_LABELLED = DROPPED_ENTITIES | {
-    "customer",
-    "invoice",
-    "payment",
-    "creditmemo",
-    "salesreceipt",
-    "refundreceipt",
-    "journalentry",
-    "deposit",
-    "item",
-    "account",
-}
+_LABELLED = DROPPED_ENTITIES | {e.path_segment for e in ENTITIES}
 
 
 class WebhookMetrics:

@@ -128,7 +128,10 @@ async def batch_from_cache(
             assert entity is not None
             if not policy.complete(await proxy.tables.state(realm, entity), proxy.windows):
                 return None
-            items.append((bid, await query_fragment(proxy, realm, plan)))
+            fragment = await query_fragment(proxy, realm, plan)
+            if fragment is None:
+                return None
+            items.append((bid, fragment))
     except StoreUnavailable as exc:
         note_store_failure(proxy, exc)
         return None

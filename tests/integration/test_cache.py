@@ -171,7 +171,7 @@ async def test_single_flight_fifty_concurrent_misses_make_one_load(
     "text",
     [
         "SELECT Id, DisplayName FROM Customer",  # projection
-        "SELECT * FROM Vendor",  # not cached
+        "SELECT * FROM Budget",  # not cached
         "SELECT * FROM Customer WHERE CompanyName != 'x'",  # unsupported operator
         "SELECT * FROM Customer WHERE Nope = '1'",  # unknown field: Intuit's 400
         "SELECT * FROM Customer MAXRESULTS 1001",  # over Intuit's cap: Intuit's 400

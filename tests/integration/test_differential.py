@@ -25,6 +25,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from fake_intuit import SANDBOX_KEY, Sandbox, SandboxConfig, create_app
+from fake_intuit.catalog import SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
@@ -47,7 +48,7 @@ LARGE = SandboxConfig(
     invoices_per_realm=1200,
     payments_per_realm=300,
 )
-QUERIES = 450
+QUERIES = 1500
 CONCURRENCY = 4  # queries in flight at once (Postgres and HTTP round trips overlap)
 TRANSPORTS = ("get", "get-%20", "post")
 # Marks the test's own calls to the fake, so that the proxy's are told apart.
@@ -76,6 +77,15 @@ def document(body: bytes) -> Any:
 
 def expected_cache(text: str) -> str:
     return "HIT" if isinstance(compile_query(text), Plan) else "BYPASS"
+
+
+def allowed_caches(text: str) -> set[str]:
+    """A `SELECT *` on a name list whose rule for inactive rows is unsure is answered from
+    the cache only when no inactive row would change the answer; else Intuit's (MISS)."""
+    plan = compile_query(text)
+    if isinstance(plan, Plan) and plan.inactive_probe is not None:
+        return {"HIT", "MISS"}
+    return {expected_cache(text)}
 
 
 @dataclass
@@ -132,7 +142,9 @@ class Env:
     async def warm_up(self) -> None:
         """One query per entity: each table is loaded whole, later queries are HITs."""
         for entity in ENTITIES:
-            answer = await self.via_proxy(f"SELECT COUNT(*) FROM {entity}", "get")
+            # Naming Active: a plain count of a name list may be Intuit's to answer.
+            active = " WHERE Active IN (true, false)" if "Active" in SPECS[entity].fields else ""
+            answer = await self.via_proxy(f"SELECT COUNT(*) FROM {entity}{active}", "get")
             assert (answer.status, answer.cache) == (200, "MISS"), answer.shown()
             rows = len(self.sandbox.entities(REALM, entity))
             pages = max(1, -(-rows // 1000))
@@ -167,16 +179,16 @@ async def env_for(proxy_for: ProxyFactory) -> AsyncIterator[EnvFactory]:
         yield start
 
 
-async def check(env: Env, text: str, transport: str) -> tuple[list[str], Answer]:
-    """Differences between the proxy's and the fake's answers to `text` (empty: none), and
-    the fake's answer."""
+async def check(env: Env, text: str, transport: str) -> tuple[list[str], Answer, bool]:
+    """Differences between the proxy's and the fake's answers to `text` (empty: none), the
+    fake's answer, and whether the proxy asked Intuit (MISS or BYPASS)."""
     proxy, intuit = await env.via_proxy(text, transport), await env.direct(text, transport)
     problems = []
     if proxy.status >= 500:
         problems.append("the proxy answered 5xx")
     if (proxy.status, proxy.document) != (intuit.status, intuit.document):
         problems.append("answers differ")
-    if proxy.cache != expected_cache(text):
+    if proxy.cache not in allowed_caches(text):
         problems.append(f"X-Cache {proxy.cache}, expected {expected_cache(text)}")
     if problems:
         problems = [
@@ -184,7 +196,7 @@ async def check(env: Env, text: str, transport: str) -> tuple[list[str], Answer]
             f"    proxy: {proxy.shown()}",
             f"    fake:  {intuit.shown()}",
         ]
-    return problems, intuit
+    return problems, intuit, proxy.cache != "HIT"
 
 
 async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> None:
@@ -194,7 +206,7 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     mark = len(env.sandbox.calls)
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def bounded_check(i: int, text: str) -> tuple[list[str], Answer]:
+    async def bounded_check(i: int, text: str) -> tuple[list[str], Answer, bool]:
         async with limit:
             return await check(env, text, TRANSPORTS[i % len(TRANSPORTS)])
 
@@ -202,18 +214,28 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     problems: list[str] = []
     forwarded: Counter[str] = Counter()
     hits = nonempty = 0
-    for text, (found, answer) in zip(texts, results, strict=True):
+    for text, (found, answer, asked) in zip(texts, results, strict=True):
         problems += found
-        if expected_cache(text) == "HIT":
+        if asked:
+            forwarded[text] += 1
+        else:
             hits += 1
             nonempty += answer.status == 200 and answer.document["QueryResponse"] != {}
-        else:
-            forwarded[text] += 1
     assert not problems, "\n".join(problems[:30])
     # After the warm-up, the proxy asked Intuit nothing but the queries it forwarded.
     assert Counter(env.proxy_queries_since(mark)) == forwarded
     # The generator is worth running: mostly cacheable queries, most of them with rows.
-    assert hits >= 0.75 * len(texts), hits
+    # Fewer than for the seed's three: Purchase's and Transfer's filters, and plain
+    # `SELECT *` on name lists with inactive rows, are Intuit's to answer.
+    assert hits >= 0.6 * len(texts), hits
+    # Every entity was answered from the cache, and checked, many times.
+    answered: Counter[str] = Counter()
+    for text, (_, _, asked) in zip(texts, results, strict=True):
+        plan = compile_query(text)
+        if not asked and isinstance(plan, Plan):
+            answered[plan.entity] += 1
+    assert set(answered) == set(ENTITIES), set(ENTITIES) - set(answered)
+    assert min(answered.values()) >= 5, answered
     assert len(texts) - hits >= 0.05 * len(texts)
     assert nonempty >= 0.5 * hits, (nonempty, hits)
 
@@ -286,9 +308,9 @@ async def small_env(env_for: EnvFactory) -> Env:
 
 async def check_one(env: Env, text: str, transport: str) -> None:
     mark = len(env.sandbox.calls)
-    problems, _ = await check(env, text, transport)
+    problems, _, asked = await check(env, text, transport)
     assert not problems, "\n".join(problems)
-    forwarded = [text] if expected_cache(text) == "BYPASS" else []
+    forwarded = [text] if asked else []
     assert env.proxy_queries_since(mark) == forwarded
 
 

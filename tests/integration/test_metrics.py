@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbproxy import cli
+from qbproxy.core.catalog import ENTITIES
 from qbproxy.stats import report
 from qbproxy.web.admin import build_admin_app
 from tests.integration.conftest import OTHER_REALM, REALM, Intuit, Running
@@ -206,7 +207,7 @@ async def test_no_label_carries_a_token_a_realm_or_a_query_literal(
     assert not [s for s in secrets if s in scraped]
     allowed: dict[str, set[str] | None] = {
         "route": {"query", "read", "write", "batch", "other"},
-        "entity": {"Customer", "Invoice", "Payment", "other"},
+        "entity": {e.name for e in ENTITIES} | {"other"},
         "cache": {"hit", "miss", "stale", "bypass"},
         "status": {"1xx", "2xx", "3xx", "4xx", "5xx", "error"},
         "kind": {"table", "row"},

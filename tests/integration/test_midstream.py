@@ -41,7 +41,7 @@ def assert_bad_gateway(status: int, headers: dict[str, str], body: bytes) -> Non
     ("path", "kind"),
     [
         ("reports/BigReport?rows=60000", "report"),  # chunked, streamed by the fake
-        ("companyinfo/" + REALM, "read"),  # Content-Length, sent whole by the fake
+        ("companyinfo/1", "read"),  # by its Id, not the realm: forwarded; sent whole
     ],
 )
 async def test_pass_through_cut_mid_body_cuts_the_client(

@@ -88,7 +88,7 @@ async def test_error_status_is_relayed_unchanged(
 ) -> None:
     running = await proxy_for(await raw_upstream(echo_app()))
     status, headers, _ = await running.get(
-        f"/v3/company/{REALM}/companyinfo/{REALM}", headers={"X-Status": "401"}
+        f"/v3/company/{REALM}/budget/{REALM}", headers={"X-Status": "401"}
     )
     assert status == 401
     assert headers["X-Cache"] == "BYPASS"
@@ -177,7 +177,7 @@ async def test_unreachable_upstream_is_a_502_fault_and_proxy_keeps_serving(
     proxy_for: ProxyFactory, raw_upstream: Serve
 ) -> None:
     running = await proxy_for("http://127.0.0.1:9")  # discard port: nothing listens
-    status, headers, body = await running.get(f"/v3/company/{REALM}/companyinfo/{REALM}")
+    status, headers, body = await running.get(f"/v3/company/{REALM}/budget/{REALM}")
     assert status == 502
     assert headers["X-Cache"] == "BYPASS"
     assert orjson.loads(body)["Fault"]["Error"][0]["Message"] == "Bad Gateway"

@@ -177,10 +177,10 @@ async def test_events_for_uncached_entities_are_counted_and_dropped(
 ) -> None:
     text = "SELECT * FROM Customer"
     await warm(hooked, intuit, text)
-    assert (await post(hooked, legacy("Vendor", "12")))[0] == 200
+    assert (await post(hooked, legacy("Budget", "12")))[0] == 200
     await webhooks.drain(hooked.server.app)
     assert (await query(hooked, intuit, text))[0] == "HIT"
-    labels = {"entity": "vendor", "outcome": "dropped"}
+    labels = {"entity": "budget", "outcome": "dropped"}
     assert metric(hooked, "qbproxy_webhook_events_total", **labels) == 1
 
 

@@ -76,7 +76,7 @@ def test_since_is_iso_with_offset_rounded_down() -> None:
 
 
 def test_query_names_the_entities_the_time_and_the_minor_version() -> None:
-    query = parse_qs(cdc_query(ENTITIES, NOW, 75))
+    query = parse_qs(cdc_query(ENTITIES[:3], NOW, 75))
     assert query == {
         "entities": ["Customer,Invoice,Payment"],
         "changedSince": ["2026-05-01T12:00:00+00:00"],

@@ -6,31 +6,76 @@ import orjson
 import pytest
 
 from qbproxy.core import responses
-from qbproxy.core.catalog import CUSTOMER, INVOICE
+from qbproxy.core.catalog import (
+    CLASS,
+    CUSTOMER,
+    DEPARTMENT,
+    EMPLOYEE,
+    ENTITIES,
+    ESTIMATE,
+    INVOICE,
+    PAYMENT_METHOD,
+    PURCHASE_ORDER,
+    SALES_RECEIPT,
+    TERM,
+    TIME_ACTIVITY,
+    VENDOR,
+)
 from qbproxy.core.deps import ALL, tables_changed
 from qbproxy.core.trust import TokenTrust, bearer_token
 
 
 @pytest.mark.parametrize(
-    ("segment", "operation", "expected"),
+    ("segment", "operation", "keys", "expected"),
     [
-        ("customer", "create", {CUSTOMER}),
-        ("customer", "update", ALL),  # a rename shows in CustomerRef.name elsewhere
-        ("invoice", "create", {INVOICE, CUSTOMER}),
-        ("invoice", "update", ALL),
-        ("invoice", "void", ALL),
-        ("invoice", "delete", ALL),
-        ("invoice", "send", {INVOICE}),
-        ("payment", "create", ALL),
-        ("payment", "delete", ALL),
-        ("creditmemo", "create", ALL),
-        ("journalentry", "update", ALL),
-        ("somethingnew", "create", ALL),  # unknown: purge everything
-        ("Invoice", "CREATE", {INVOICE, CUSTOMER}),
+        ("customer", "create", frozenset({"DisplayName"}), {CUSTOMER}),
+        # An opening balance posts to Accounts Receivable.
+        ("customer", "create", frozenset({"DisplayName", "Balance"}), ALL),
+        ("customer", "create", None, ALL),  # a webhook: the body is unknown
+        ("customer", "update", frozenset(), ALL),  # a rename shows in CustomerRef.name elsewhere
+        ("vendor", "create", frozenset({"DisplayName"}), {VENDOR}),
+        ("vendor", "create", frozenset({"OpenBalanceDate", "Balance"}), ALL),
+        ("employee", "create", frozenset(), {EMPLOYEE}),
+        ("employee", "create", None, ALL),  # unknown body: purge more
+        ("class", "create", frozenset(), {CLASS}),
+        ("department", "create", frozenset(), {DEPARTMENT}),
+        ("term", "create", frozenset(), {TERM}),
+        ("paymentmethod", "create", frozenset(), {PAYMENT_METHOD}),
+        ("account", "create", frozenset({"Name"}), ALL),  # OpeningBalance may post
+        ("item", "create", frozenset({"Name"}), ALL),  # QtyOnHand may post
+        ("invoice", "create", frozenset(), ALL),  # AR, income, stock, a linked Estimate
+        ("invoice", "update", frozenset(), ALL),
+        ("invoice", "void", frozenset(), ALL),
+        ("invoice", "delete", frozenset(), ALL),
+        ("invoice", "send", frozenset(), {INVOICE}),
+        ("estimate", "send", frozenset(), {ESTIMATE}),
+        ("salesreceipt", "send", frozenset(), {SALES_RECEIPT}),
+        ("estimate", "create", frozenset(), {ESTIMATE}),
+        ("estimate", "update", frozenset(), ALL),  # may be linked to an Invoice
+        ("purchaseorder", "create", frozenset(), {PURCHASE_ORDER}),
+        ("timeactivity", "create", frozenset(), {TIME_ACTIVITY}),
+        ("payment", "create", frozenset(), ALL),
+        ("payment", "delete", frozenset(), ALL),
+        ("bill", "create", frozenset(), ALL),
+        ("billpayment", "void", frozenset(), ALL),
+        ("creditmemo", "create", frozenset(), ALL),
+        ("deposit", "create", frozenset(), ALL),
+        ("journalentry", "update", frozenset(), ALL),
+        ("companyinfo", "update", frozenset(), ALL),
+        ("preferences", "update", frozenset(), ALL),  # ReportBasis: every report's default
+        ("somethingnew", "create", frozenset(), ALL),  # unknown: purge everything
+        ("Invoice", "SEND", frozenset(), {INVOICE}),
     ],
 )
-def test_tables_changed(segment: str, operation: str, expected: frozenset[object]) -> None:
-    assert tables_changed(segment, operation) == expected
+def test_tables_changed(
+    segment: str, operation: str, keys: frozenset[str] | None, expected: frozenset[object]
+) -> None:
+    assert tables_changed(segment, operation, keys) == expected
+
+
+def test_every_cached_entity_is_purged_by_unknown_writes() -> None:
+    assert frozenset(ENTITIES) == ALL
+    assert len(ALL) == 29
 
 
 def test_trust_is_per_realm_and_expires() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from qbproxy.core import policy
-from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT
+from qbproxy.core.catalog import BILL, CUSTOMER, INVOICE, PREFERENCES, VENDOR
+from qbproxy.core.deps import ALL
 from qbproxy.core.policy import (
     Action,
     Fail,
@@ -248,7 +249,8 @@ def test_failure_of(status: int, failure: str | None) -> None:
         ("customer", "create/update", False, False),  # not JSON: streamed on
         ("invoice", "update", True, True),  # node-quickbooks' ?operation=update
         ("invoice", "delete", True, False),
-        ("creditmemo", "create/update", True, False),  # purges all either way
+        ("creditmemo", "create/update", True, True),  # written through
+        ("upload", "create/update", True, False),  # not cached, purges all either way
         ("payment", "create/update", True, True),
     ],
 )
@@ -262,20 +264,18 @@ def test_which_write_bodies_are_read(
     ("segment", "operation", "body", "tables", "through"),
     [
         ("customer", "create/update", {"DisplayName": "x"}, {CUSTOMER}, CUSTOMER),
-        (
-            "customer",
-            "create/update",
-            {"Id": "1", "sparse": True},
-            {CUSTOMER, INVOICE, PAYMENT},
-            CUSTOMER,
-        ),
-        ("customer", "create/update", None, {CUSTOMER, INVOICE, PAYMENT}, None),
-        ("invoice", "create/update", {"Line": []}, {CUSTOMER, INVOICE}, INVOICE),
-        ("invoice", "update", {"Id": "1"}, {CUSTOMER, INVOICE, PAYMENT}, INVOICE),
-        ("invoice", "void", None, {CUSTOMER, INVOICE, PAYMENT}, None),
+        ("customer", "create/update", {"DisplayName": "x", "Balance": 5}, ALL, CUSTOMER),
+        ("customer", "create/update", {"Id": "1", "sparse": True}, ALL, CUSTOMER),
+        ("customer", "create/update", None, ALL, None),
+        ("invoice", "create/update", {"Line": []}, ALL, INVOICE),
+        ("invoice", "update", {"Id": "1"}, ALL, INVOICE),
+        ("invoice", "void", None, ALL, None),
         ("invoice", "send", None, {INVOICE}, None),
-        ("payment", "delete", None, {CUSTOMER, INVOICE, PAYMENT}, None),
-        ("vendor", "create/update", {"DisplayName": "v"}, {CUSTOMER, INVOICE, PAYMENT}, None),
+        ("payment", "delete", None, ALL, None),
+        ("vendor", "create/update", {"DisplayName": "v"}, {VENDOR}, VENDOR),
+        ("bill", "create/update", {"Line": []}, ALL, BILL),
+        ("preferences", "create/update", {"Id": "1", "sparse": True}, ALL, PREFERENCES),
+        ("upload", "create/update", None, ALL, None),
     ],
 )
 def test_write_plans(

@@ -181,8 +181,9 @@ def valid_queries(draw: st.DrawFn) -> tuple[Query, list[tuple[Literal, object]]]
         select=draw(st.sampled_from(["*", "count"])),
         where=tuple(where),
         order_by=tuple(OrderKey(f.name, draw(st.booleans())) for f in keys),
-        start_position=draw(st.none() | st.integers(1, 10_000_000)),
-        max_results=draw(st.none() | st.integers(1, 1000)),
+        # A single object (CompanyInfo, Preferences) is queried without paging.
+        start_position=None if entity.singleton else draw(st.none() | st.integers(1, 10_000_000)),
+        max_results=None if entity.singleton else draw(st.none() | st.integers(1, 1000)),
     )
     return query, used
 

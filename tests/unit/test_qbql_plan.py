@@ -249,7 +249,10 @@ REFUSED: list[str] = [
     "SELECT",  # truncated
     "SELECT *",  # no FROM
     "SELECT * FROM",  # no entity
-    "SELECT * FROM Vendor",  # entity not cached
+    "SELECT * FROM Budget",  # entity not cached
+    "SELECT * FROM Purchase WHERE TotalAmt > '5'",  # Purchase's filters are unsure
+    "SELECT * FROM Vendor WHERE Balance > '0'",  # unsure at Intuit
+    "SELECT * FROM Preferences MAXRESULTS 10",  # paging a single object: unsure
     "SELECT * FROM Customers",  # not an entity name
     "SELECT * FROM Customer.DisplayName",  # not an entity name
     "SELECT Id, DisplayName FROM Customer",  # projection (qbo-api.md: forward them)
@@ -536,3 +539,56 @@ def test_core_imports_no_io_libraries() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "probed", "conditions_probed"),
+    [
+        # Customer hides inactive rows (confirmed): no probe.
+        ("SELECT * FROM Customer", False, 0),
+        # Other name lists: unsure; answered only when no inactive row would be returned.
+        ("SELECT * FROM Vendor", True, 0),
+        ("select count(*) from vendor", True, 0),
+        ("SELECT * FROM Item WHERE Name LIKE 'a%' ORDERBY Name", True, 1),
+        ("SELECT * FROM TaxCode WHERE Name = 'x' AND Id IN ('1', '2')", True, 2),
+        # The query names Active: both rules agree, no probe.
+        ("SELECT * FROM Vendor WHERE Active = true", False, 0),
+        ("SELECT * FROM Account WHERE Active IN (true, false)", False, 0),
+        # No Active at all.
+        ("SELECT * FROM Bill", False, 0),
+        ("SELECT * FROM CompanyInfo", False, 0),
+    ],
+)
+def test_unsure_inactive_rule_is_probed(text: str, probed: bool, conditions_probed: int) -> None:
+    plan = compile_query(text)
+    assert isinstance(plan, Plan), plan
+    assert (plan.inactive_probe is not None) is probed
+    if plan.inactive_probe is not None:
+        assert "active IS NOT TRUE" in plan.inactive_probe
+        assert plan.inactive_probe.count("$") == len(plan.probe_args) + 1
+        assert len(plan.probe_args) == conditions_probed
+        # The answer itself still applies `Active = true`.
+        assert "active = $" in plan.sql
+
+
+def test_singletons_answer_without_paging() -> None:
+    plan = compile_query("select * from preferences")
+    assert isinstance(plan, Plan)
+    assert plan.normalized == "SELECT * FROM Preferences ORDERBY Id ASC"
+    assert plan.table == "qbo_preferences"
+
+
+def test_an_unsure_implied_active_never_shares_a_key_with_a_named_one() -> None:
+    plain = compile_query("SELECT * FROM TaxRate")
+    named = compile_query("SELECT * FROM TaxRate WHERE Active = true")
+    assert isinstance(plain, Plan)
+    assert isinstance(named, Plan)
+    assert plain.normalized != named.normalized
+    again = compile_query(plain.normalized)
+    assert isinstance(again, Plan)
+    assert again.inactive_probe is not None
+    # Customer's rule is confirmed: the two are the same query.
+    assert (
+        compile_query("SELECT * FROM Customer").normalized  # type: ignore[union-attr]
+        == compile_query("SELECT * FROM Customer WHERE Active = true").normalized  # type: ignore[union-attr]
+    )

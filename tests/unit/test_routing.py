@@ -2,7 +2,16 @@
 
 import pytest
 
-from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT
+from qbproxy.core.catalog import (
+    ATTACHABLE,
+    BILL_PAYMENT,
+    COMPANY_INFO,
+    CUSTOMER,
+    INVOICE,
+    PAYMENT,
+    PREFERENCES,
+    VENDOR,
+)
 from qbproxy.core.routing import (
     BatchRoute,
     Passthrough,
@@ -38,6 +47,11 @@ BASE = f"/v3/company/{R}"
         ("GET", f"{BASE}/customer/12", "", ReadRoute(R, CUSTOMER, "12")),
         ("GET", f"{BASE}/invoice/130", "minorversion=75", ReadRoute(R, INVOICE, "130")),
         ("GET", f"{BASE}/payment/7", "minorversion=4", ReadRoute(R, PAYMENT, "7")),
+        ("GET", f"{BASE}/vendor/3", "", ReadRoute(R, VENDOR, "3")),
+        ("GET", f"{BASE}/billpayment/3", "", ReadRoute(R, BILL_PAYMENT, "3")),
+        ("GET", f"{BASE}/attachable/5", "", ReadRoute(R, ATTACHABLE, "5")),
+        ("GET", f"{BASE}/companyinfo/{R}", "minorversion=75", ReadRoute(R, COMPANY_INFO, None)),
+        ("GET", f"{BASE}/preferences", "", ReadRoute(R, PREFERENCES, None)),
         ("POST", f"{BASE}/invoice", "minorversion=75", WriteRoute(R, "invoice", "create/update")),
         ("POST", f"{BASE}/invoice", "operation=delete", WriteRoute(R, "invoice", "delete")),
         ("POST", f"{BASE}/invoice", "operation=void", WriteRoute(R, "invoice", "void")),
@@ -64,14 +78,20 @@ def test_recognised(method: str, path: str, query: str, expected: Route) -> None
     [
         # Other reads are forwarded untouched.
         ("GET", f"{BASE}/invoice/130/pdf", "", Passthrough(R)),
-        ("GET", f"{BASE}/companyinfo/{R}", "", Passthrough(R)),
+        # CompanyInfo by another id than the realm's, Preferences with an id: Intuit's.
+        ("GET", f"{BASE}/companyinfo/1", "", Passthrough(R)),
+        ("GET", f"{BASE}/preferences/1", "", Passthrough(R)),
+        ("GET", f"{BASE}/preferences", "include=x", Passthrough(R)),
         (
             "GET",
             f"{BASE}/cdc",
             "entities=Customer&changedSince=2024-01-01T00:00:00+07:00",
             Passthrough(R),
         ),
-        ("GET", f"{BASE}/vendor/3", "", Passthrough(R)),
+        ("GET", f"{BASE}/vendor/3x", "", Passthrough(R)),
+        ("GET", f"{BASE}/upload/3", "", Passthrough(R)),
+        ("GET", f"{BASE}/download/3", "", Passthrough(R)),
+        ("GET", f"{BASE}/attachable/3/extra", "", Passthrough(R)),
         ("GET", f"{BASE}/reports/ProfitAndLoss", "", Passthrough(R)),
         # A read with a parameter that may change its answer is Intuit's.
         ("GET", f"{BASE}/invoice/130", "include=invoiceLink", Passthrough(R)),

@@ -72,6 +72,11 @@ class Plan:
     start_position: int  # 1-based
     max_results: int
     normalized: str  # canonical query text: equal for semantically identical queries
+    # For an entity whose `SELECT *` rule is unsure (catalog.InactiveRule): a statement
+    # (realm as $1, then `probe_args`) that is true when some row the query selects, but
+    # for Active, is inactive. Then the two rules disagree and the query is forwarded.
+    inactive_probe: str | None = None
+    probe_args: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +125,25 @@ def plan(query: Query) -> Plan:
     if not 1 <= start <= MAX_START_POSITION:
         raise QueryNotSupported("STARTPOSITION is outside 1..10000000")
 
-    conditions = _conditions(entity, query)
+    if entity.singleton and (query.start_position is not None or query.max_results is not None):
+        # qbo-api.md: Preferences has no paging; what Intuit does with it is unknown.
+        raise QueryNotSupported("paging a single-object entity")
+    conditions, implied = _conditions(entity, query)
     order = _order(entity, query.order_by)
     args: list[object] = []
     where = ["realm_id = $1"]
     for condition in conditions:
         where.append(_condition_sql(condition, f"${len(args) + 2}"))
         args.append(_argument(condition))
+    probe: str | None = None
+    probe_args: tuple[object, ...] = ()
+    if implied and entity.inactive == "unsure":
+        # Every condition but the implied `Active = true`, and an inactive row.
+        named = [(c, a) for c, a in zip(conditions, args, strict=True) if c is not implied]
+        probe_where = ["realm_id = $1", "active IS NOT TRUE"]
+        probe_where += [_condition_sql(c, f"${i + 2}") for i, (c, _) in enumerate(named)]
+        probe = f"SELECT EXISTS (SELECT 1 FROM {entity.table} WHERE {' AND '.join(probe_where)})"
+        probe_args = tuple(a for _, a in named)
     if count:
         # node-quickbooks appends paging even to counts (qbo-api.md); a count ignores it.
         sql = f"SELECT count(*) AS n FROM {entity.table} WHERE {' AND '.join(where)}"
@@ -141,10 +158,12 @@ def plan(query: Query) -> Plan:
     canonical = Query(
         entity=entity.name,
         select=query.select,
-        where=tuple(c.node for c in conditions),
+        # An implied `Active = true` under an unsure rule stays implied: the text must not
+        # equal that of the query naming it, which is answered without the probe.
+        where=tuple(c.node for c in conditions if probe is None or c is not implied),
         order_by=() if count else tuple(OrderKey(f.name, desc) for f, desc in order),
-        start_position=None if count else start,
-        max_results=None if count else max_results,
+        start_position=None if count or entity.singleton else start,
+        max_results=None if count or entity.singleton else max_results,
     )
     return Plan(
         entity=entity.name,
@@ -155,20 +174,30 @@ def plan(query: Query) -> Plan:
         start_position=start,
         max_results=max_results,
         normalized=render(canonical),
+        inactive_probe=probe,
+        probe_args=probe_args,
     )
 
 
-def _conditions(entity: catalog.Entity, query: Query) -> list[_Condition]:
-    """The WHERE conditions resolved, deduplicated and sorted into a canonical order."""
+def _conditions(entity: catalog.Entity, query: Query) -> tuple[list[_Condition], _Condition | None]:
+    """The WHERE conditions resolved, deduplicated and sorted into a canonical order, and
+    the `Active = true` that `SELECT *` implies (None when the query names Active or the
+    entity has no such rule)."""
     resolved = [_resolve(entity, c) for c in query.where]
+    implied: _Condition | None = None
     # qbo-api.md: SELECT * FROM Customer returns active customers only, unless the query
-    # names Active itself (`Active IN (true, false)` means both).
-    if entity is catalog.CUSTOMER and not any(c.field.name == "Active" for c in resolved):
+    # names Active itself (`Active IN (true, false)` means both); for the other name
+    # lists the rule is unsure (the plan's inactive_probe).
+    if entity.inactive != "none" and not any(c.field.name == "Active" for c in resolved):
         active = entity.field("Active")
         assert active is not None
-        resolved.append(_Condition.make(active, "=", (True,)))
+        implied = _Condition.make(active, "=", (True,))
+        resolved.append(implied)
     unique = {c.text: c for c in resolved}
-    return [unique[text] for text in sorted(unique)]
+    conditions = [unique[text] for text in sorted(unique)]
+    if implied is not None:
+        implied = unique[implied.text]
+    return conditions, implied
 
 
 def _resolve(entity: catalog.Entity, node: Comparison | In) -> _Condition:
