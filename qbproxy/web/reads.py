@@ -17,6 +17,7 @@ from aiohttp import web
 from qbproxy.core import policy, responses
 from qbproxy.core.catalog import Entity, entity_named
 from qbproxy.core.memory import AnswerKey
+from qbproxy.core.projection import project
 from qbproxy.core.policy import (
     Fail,
     Failure,
@@ -184,6 +185,9 @@ async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes:
     if plan.count:
         return responses.count_response(await proxy.rows.count(realm, plan.sql, plan.args))
     docs = await proxy.rows.select(realm, plan.sql, plan.args)
+    if plan.projection is not None:
+        names = frozenset(plan.projection)
+        docs = [project(doc, names) for doc in docs]
     return responses.query_response(plan.entity, docs, plan.start_position)
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Literal, TypeAlias
 
 from qbproxy.core import catalog
+from qbproxy.core.projection import canonical_names
 from qbproxy.core.qbql.ast import (
     Bool,
     Comparison,
@@ -20,6 +21,7 @@ from qbproxy.core.qbql.ast import (
     OrderKey,
     Query,
     QueryNotSupported,
+    Selection,
     String,
     Unsupported,
     Value,
@@ -72,6 +74,9 @@ class Plan:
     start_position: int  # 1-based
     max_results: int
     normalized: str  # canonical query text: equal for semantically identical queries
+    # Projection: the lower-cased property names each row keeps (core/projection.py);
+    # None for whole documents and counts. Part of `normalized` as well.
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +114,8 @@ def plan(query: Query) -> Plan:
     entity = catalog.entity_named(query.entity)
     if entity is None:
         raise QueryNotSupported("the entity is not one the cache holds")
-    if not isinstance(query.select, str):
-        # qbo-api.md: projections return sparse entities, only partially confirmed.
-        raise QueryNotSupported("projections are not answered from the cache")
-    count = query.select == "count"
+    select, projection = _selection(query.select)
+    count = select == "count"
     start = DEFAULT_START_POSITION if query.start_position is None else query.start_position
     max_results = DEFAULT_MAX_RESULTS if query.max_results is None else query.max_results
     if not 1 <= max_results <= MAX_MAX_RESULTS:
@@ -140,7 +143,7 @@ def plan(query: Query) -> Plan:
         )
     canonical = Query(
         entity=entity.name,
-        select=query.select,
+        select=select,
         where=tuple(c.node for c in conditions),
         order_by=() if count else tuple(OrderKey(f.name, desc) for f, desc in order),
         start_position=None if count else start,
@@ -155,7 +158,25 @@ def plan(query: Query) -> Plan:
         start_position=start,
         max_results=max_results,
         normalized=render(canonical),
+        projection=projection,
     )
+
+
+def _selection(select: Selection) -> tuple[Selection, tuple[str, ...] | None]:
+    """The canonical selection and, for a projection, the names each row keeps.
+
+    Projections follow the fake Intuit's documented choice (qbproxy/core/projection.py):
+    top-level property names, any case, unknown names adding nothing. Dotted names
+    (`MetaData.CreateTime`) are forwarded: what Intuit returns for them is unsure.
+    """
+    if isinstance(select, str):
+        return select, None
+    if any("." in name for name in select):
+        raise QueryNotSupported("a dotted name in a projection is unsure at Intuit")
+    if select[0] == "*":
+        return "*", None  # `SELECT *, Sku`: the whole document holds Sku already
+    names = canonical_names(select)
+    return names, names
 
 
 def _conditions(entity: catalog.Entity, query: Query) -> list[_Condition]:
