@@ -17,7 +17,6 @@ from aiohttp import web
 from qbproxy.core import policy, responses
 from qbproxy.core.catalog import Entity, entity_named
 from qbproxy.core.memory import AnswerKey
-from qbproxy.core.projection import project
 from qbproxy.core.policy import (
     Fail,
     Failure,
@@ -32,6 +31,7 @@ from qbproxy.core.policy import (
     ServeRows,
     ServeStale,
 )
+from qbproxy.core.projection import project
 from qbproxy.core.qbql import Plan, Unsupported, compile_query
 from qbproxy.core.routing import QueryRoute, ReadRoute
 from qbproxy.errors import StoreUnavailable, UpstreamError, UpstreamTimeout

@@ -201,12 +201,15 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     results = await asyncio.gather(*(bounded_check(i, text) for i, text in enumerate(texts)))
     problems: list[str] = []
     forwarded: Counter[str] = Counter()
-    hits = nonempty = 0
+    hits = nonempty = projections = 0
     for text, (found, answer) in zip(texts, results, strict=True):
         problems += found
         if expected_cache(text) == "HIT":
             hits += 1
             nonempty += answer.status == 200 and answer.document["QueryResponse"] != {}
+            plan = compile_query(text)
+            assert isinstance(plan, Plan)
+            projections += plan.projection is not None
         else:
             forwarded[text] += 1
     assert not problems, "\n".join(problems[:30])
@@ -216,6 +219,7 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     assert hits >= 0.75 * len(texts), hits
     assert len(texts) - hits >= 0.05 * len(texts)
     assert nonempty >= 0.5 * hits, (nonempty, hits)
+    assert projections >= 0.15 * hits, (projections, hits)  # `SELECT Id, SyncToken` etc.
 
 
 # -- hypothesis -----------------------------------------------------------------------------

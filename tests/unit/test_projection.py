@@ -45,7 +45,8 @@ VENDOR: dict[str, Any] = {
 def test_a_row_holds_the_named_properties_domain_and_sparse(
     names: list[str], row: dict[str, Any]
 ) -> None:
-    projected = orjson.loads(project(orjson.dumps(VENDOR).decode(), frozenset(canonical_names(names))))
+    wanted = frozenset(canonical_names(names))
+    projected = orjson.loads(project(orjson.dumps(VENDOR).decode(), wanted))
     assert projected == {**row, "domain": "QBO", "sparse": True}
 
 

@@ -568,8 +568,12 @@ def test_different_queries_normalize_apart(a: str, b: str) -> None:
             " ORDERBY DisplayName ASC, Id ASC STARTPOSITION 3 MAXRESULTS 10",
         ),
         ("SELECT Nope FROM Payment", ("nope",), None),  # unknown names add nothing (fake)
-        ("SELECT *, Sku FROM Customer", None, "SELECT * FROM Customer WHERE Active = true"
-         " ORDERBY Id ASC STARTPOSITION 1 MAXRESULTS 100"),  # fmt: skip
+        (
+            "SELECT *, Sku FROM Customer",
+            None,
+            "SELECT * FROM Customer WHERE Active = true ORDERBY Id ASC"
+            " STARTPOSITION 1 MAXRESULTS 100",
+        ),
         ("SELECT * FROM Customer", None, None),
         ("SELECT COUNT(*) FROM Customer", None, None),
     ],
