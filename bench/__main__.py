@@ -33,6 +33,9 @@ tables by CDC (qbproxy) and reloading them whole (qbproxy-reload, QBPROXY_SYNC_C
            reads) at several concurrencies, qbproxy against nginx serving the same bytes,
            with wrk when installed (else an aiohttp client); and the same page from tables
            of 1,000 and 100,000 rows. Writes hitpath.json and hitpath.md.
+  memory   the in-process answer memory alone (no servers): RSS against what it counts
+           with 1M small answers and under distinct huge keys, and the event-loop time of
+           a purge with 1M answers held. Writes memory.json.
 """
 
 EPILOG = """\
@@ -42,6 +45,7 @@ examples:
   python -m bench chat --trace t.json --contenders qbproxy
   python -m bench chat --realms 2 --sessions 4 --latency-ms 50 --time-scale 0.01
   python -m bench hitpath --concurrency 1,8,32 --duration 5
+  python -m bench memory --answers 1000000
 
 nginx: Debian/Ubuntu `apt-get install -y nginx-light wrk` (make bench does it); without
 nginx the harness reports the contender as unavailable and goes on.
@@ -104,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="{chat,hitpath}")
+    commands = parser.add_subparsers(dest="command", metavar="{chat,hitpath,memory}")
     d = tr.TraceParams()
     chat = commands.add_parser(
         "chat",
@@ -178,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated subset of nginx,qbproxy",
     )
     _add_proxy_options(hit)
+
+    mem = commands.add_parser(
+        "memory",
+        help="answer memory: purge cost with 1M answers, RSS against the budget",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    mem.add_argument("--answers", type=int, default=1_000_000, help="small answers held")
+    mem.add_argument("--realms", type=int, default=1000, help="realms (x 3 tables each)")
+    mem.add_argument("--huge-keys", type=int, default=2000, help="distinct huge query texts")
+    mem.add_argument("--huge-key-chars", type=int, default=90_000, help="characters each")
+    mem.add_argument(
+        "--huge-budget", type=int, default=1024 * 1024, help="memory_bytes for the huge keys"
+    )
+    mem.add_argument("--out", type=Path, default=Path("bench/results"), help="report directory")
     return parser
 
 
@@ -185,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     command = " ".join(["python -m bench", shlex.join(args_list)]).strip()
-    if not args_list or args_list[0] not in ("chat", "hitpath", "-h", "--help"):
+    if not args_list or args_list[0] not in ("chat", "hitpath", "memory", "-h", "--help"):
         args_list = ["chat", *args_list]  # no command: the standard chat comparison
     args = parser.parse_args(args_list)
     if args.command == "hitpath":
@@ -207,6 +225,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = asyncio.run(run_hitpath(hit_options))
         print(hit_markdown(result))
         for path in result.get("files", []):
+            print(f"wrote {path}")
+        return 0
+
+    if args.command == "memory":
+        from bench.memory import MemoryOptions, run_memory
+        from bench.memory import markdown as memory_markdown
+
+        memory_report = run_memory(
+            MemoryOptions(
+                answers=args.answers,
+                realms=args.realms,
+                huge_keys=args.huge_keys,
+                huge_key_chars=args.huge_key_chars,
+                huge_budget=args.huge_budget,
+                out_dir=args.out,
+                command=command,
+            )
+        )
+        print(memory_markdown(memory_report))
+        for path in memory_report.get("files", []):
             print(f"wrote {path}")
         return 0
 

@@ -1,6 +1,7 @@
 """QBO query texts built from a fake Intuit company's actual values, for differential tests.
 
-`QueryBuilder(source, docs).query()` writes one query over any entity the fake Intuit keeps.
+`QueryBuilder(source, docs).query()` writes one query over any entity the fake Intuit keeps
+(`SELECT *`, `COUNT(*)` or a projection such as `SELECT Id, SyncToken`).
 `source` makes every choice: `RandomSource` (a seeded `random.Random`: large, deterministic
 sets) or, in hypothesis tests, one drawing from strategies (shrinkable). Literals come from
 the documents (names with apostrophes and non-ASCII, ids, refs, dates, amounts, MetaData
@@ -100,6 +101,8 @@ class QueryBuilder:
         # Conditions take most values from one document, so that ANDed ones overlap.
         self.anchor: Doc | None = None
         self.values: dict[tuple[str, str], list[Any]] = {}
+        # Top-level properties of each entity's documents, for projections.
+        self.properties = {e: sorted({key for doc in docs[e] for key in doc}) for e in docs}
         for entity, fields in FIELDS.items():
             for field in fields:
                 found = {dig(doc, field.path) for doc in docs[entity]} - {None}
@@ -113,7 +116,10 @@ class QueryBuilder:
         if s.chance(0.07):
             return self.forwarded(entity)
         count = s.chance(0.15)
-        selection = self.kw("COUNT") + s.choice(("(*)", "(*)", "( * )")) if count else "*"
+        if count:
+            selection = self.kw("COUNT") + s.choice(("(*)", "(*)", "( * )"))
+        else:
+            selection = self.projection(entity) if s.chance(0.3) else "*"
         parts = [self.kw("SELECT"), selection, self.kw("FROM"), self.entity_name(entity)]
         n_conditions = s.choice((0, 1, 1, 1, 2, 2, 3))
         if n_conditions:
@@ -132,7 +138,11 @@ class QueryBuilder:
         field = s.choice(FIELDS[entity][1:])
         cond = self.condition_on(entity, field)
         options = (
-            f"SELECT Id, {field.name} FROM {name}",
+            f"SELECT Id, {field.name} FROM {name}"
+            if "." in field.name
+            else f"SELECT Id, MetaData.LastUpdatedTime FROM {name}",
+            f"SELECT *, MetaData.CreateTime FROM {name}",
+            f"SELECT Id, * FROM {name}",
             f"SELECT * FROM {name} WHERE {cond} {self.kw('OR')} {self.condition(entity)}",
             f"SELECT * FROM {name} WHERE {self.kw('NOT')} {cond}",
             f"SELECT * FROM {name} WHERE Id != '1'",
@@ -172,6 +182,20 @@ class QueryBuilder:
             gap = " " if not self.s.chance(0.05) else self.s.choice(("  ", "\n", "\t", " \r\n "))
             out += gap + part
         return out
+
+    def projection(self, entity: str) -> str:
+        """`Id, DisplayName`-style names: properties the documents have (any case, repeats),
+        sometimes one they lack; or python-quickbooks' `*, Sku`."""
+        s = self.s
+        if s.chance(0.1):
+            return "*, " + s.choice(("Sku", "Name", "sku, Id"))
+        names = []
+        for _ in range(s.choice((1, 1, 2, 2, 2, 3, 4))):
+            name = s.choice(self.properties[entity]) if not s.chance(0.1) else "Nope"
+            style = s.choice(("as is", "as is", "as is", "lower", "upper"))
+            names.append(name.lower() if style == "lower" else name.upper() if style == "upper"
+                         else name)  # fmt: skip
+        return s.choice((", ", ",", " , ")).join(names)
 
     # -- words ------------------------------------------------------------------------------
     def kw(self, word: str) -> str:

@@ -31,6 +31,7 @@ from qbproxy.core.policy import (
     ServeRows,
     ServeStale,
 )
+from qbproxy.core.projection import project
 from qbproxy.core.qbql import Plan, Unsupported, compile_query
 from qbproxy.core.routing import QueryRoute, ReadRoute
 from qbproxy.errors import StoreUnavailable, UpstreamError, UpstreamTimeout
@@ -195,6 +196,9 @@ async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes | None:
     if plan.count:
         return responses.count_response(await proxy.rows.count(realm, plan.sql, plan.args))
     docs = await proxy.rows.select(realm, plan.sql, plan.args)
+    if plan.projection is not None:
+        names = frozenset(plan.projection)
+        docs = [project(doc, names) for doc in docs]
     return responses.query_response(plan.entity, docs, plan.start_position)
 
 

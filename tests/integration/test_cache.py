@@ -167,10 +167,48 @@ async def test_single_flight_fifty_concurrent_misses_make_one_load(
         assert answer == await direct(intuit, text)
 
 
+async def test_projections_are_answered_from_the_cache_as_intuit_answers_them(
+    intuit: Intuit, proxy: Running
+) -> None:
+    texts = [
+        "SELECT Id, DisplayName FROM Customer",
+        "select displayname, ID from customer where Balance > '0' orderby DisplayName desc",
+        "SELECT Id, SyncToken FROM Invoice STARTPOSITION 3 MAXRESULTS 4",
+        "SELECT TotalAmt, CustomerRef, Nope FROM Payment WHERE TotalAmt > '10'",
+        "SELECT *, Sku FROM Customer MAXRESULTS 3",
+        "SELECT Id FROM Invoice STARTPOSITION 100000",  # empty page
+    ]
+    first, _ = await query(proxy, intuit, "SELECT COUNT(*) FROM Customer")
+    for entity in ("Invoice", "Payment"):
+        await query(proxy, intuit, f"SELECT COUNT(*) FROM {entity}")
+    assert first == "MISS"
+    loads = intuit.sandbox.count(kind="query")
+    for text in texts:
+        for _ in range(2):  # from Postgres, then from memory
+            cache, answer = await query(proxy, intuit, text)
+            assert (cache, answer) == ("HIT", await direct(intuit, text)), text
+    assert intuit.sandbox.count(kind="query") == loads + 2 * len(texts)  # only `direct`'s
+    rows = (await query(proxy, intuit, texts[0]))[1]["QueryResponse"]["Customer"]
+    assert rows
+    assert all(set(row) == {"Id", "DisplayName", "domain", "sparse"} for row in rows)
+
+
+async def test_a_projection_and_select_star_never_share_an_answer(
+    intuit: Intuit, proxy: Running
+) -> None:
+    texts = ["SELECT Id FROM Customer", "SELECT * FROM Customer", "SELECT id, Id FROM Customer"]
+    answers = [await query(proxy, intuit, t) for t in texts for _ in range(2)]
+    ids, whole, again = answers[1][1], answers[3][1], answers[5][1]
+    assert [cache for cache, _ in answers] == ["MISS", "HIT", "HIT", "HIT", "HIT", "HIT"]
+    assert ids == again == await direct(intuit, texts[0])
+    assert whole == await direct(intuit, texts[1])
+    assert ids != whole
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "SELECT Id, DisplayName FROM Customer",  # projection
+        "SELECT Id, MetaData.CreateTime FROM Customer",  # dotted projection: unsure at Intuit
         "SELECT * FROM Budget",  # not cached
         "SELECT * FROM Customer WHERE CompanyName != 'x'",  # unsupported operator
         "SELECT * FROM Customer WHERE Nope = '1'",  # unknown field: Intuit's 400

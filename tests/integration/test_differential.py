@@ -213,7 +213,7 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     results = await asyncio.gather(*(bounded_check(i, text) for i, text in enumerate(texts)))
     problems: list[str] = []
     forwarded: Counter[str] = Counter()
-    hits = nonempty = 0
+    hits = nonempty = projections = 0
     for text, (found, answer, asked) in zip(texts, results, strict=True):
         problems += found
         if asked:
@@ -221,6 +221,9 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
         else:
             hits += 1
             nonempty += answer.status == 200 and answer.document["QueryResponse"] != {}
+            plan = compile_query(text)
+            assert isinstance(plan, Plan)
+            projections += plan.projection is not None
     assert not problems, "\n".join(problems[:30])
     # After the warm-up, the proxy asked Intuit nothing but the queries it forwarded.
     assert Counter(env.proxy_queries_since(mark)) == forwarded
@@ -238,6 +241,7 @@ async def test_generated_queries_answer_as_intuit_does(env_for: EnvFactory) -> N
     assert min(answered.values()) >= 5, answered
     assert len(texts) - hits >= 0.05 * len(texts)
     assert nonempty >= 0.5 * hits, (nonempty, hits)
+    assert projections >= 0.15 * hits, (projections, hits)  # `SELECT Id, SyncToken` etc.
 
 
 # -- hypothesis -----------------------------------------------------------------------------

@@ -116,7 +116,9 @@ paging = st.none() | st.integers(0, 10**18 - 1)
 queries = st.builds(
     Query,
     entity=names,
-    select=st.sampled_from(["*", "count"]) | st.lists(names, min_size=1, max_size=3).map(tuple),
+    select=st.sampled_from(["*", "count"])
+    | st.lists(names, min_size=1, max_size=3).map(tuple)
+    | st.lists(names, min_size=1, max_size=2).map(lambda n: ("*", *n)),
     where=st.lists(conditions, max_size=5).map(tuple),
     order_by=st.lists(st.builds(OrderKey, names, st.booleans()), max_size=3).map(tuple),
     start_position=paging,
@@ -178,7 +180,7 @@ def valid_queries(draw: st.DrawFn) -> tuple[Query, list[tuple[Literal, object]]]
     keys = draw(st.lists(st.sampled_from(sortable), max_size=3, unique_by=lambda f: f.name))
     query = Query(
         entity=draw(st.sampled_from([entity.name, entity.name.lower(), entity.name.upper()])),
-        select=draw(st.sampled_from(["*", "count"])),
+        select=draw(st.sampled_from(["*", "count", ("Id", "SyncToken"), ("*", "Sku")])),
         where=tuple(where),
         order_by=tuple(OrderKey(f.name, draw(st.booleans())) for f in keys),
         # A single object (CompanyInfo, Preferences) is queried without paging.

@@ -37,6 +37,8 @@ def test_tokens(text: str, tokens: list[tuple[str, str]]) -> None:
         ("select count(*) from invoice", Query("invoice", select="count")),
         ("SELECT COUNT ( * ) FROM Invoice", Query("Invoice", select="count")),
         ("SELECT Id, DisplayName FROM Customer", Query("Customer", select=("Id", "DisplayName"))),
+        ("SELECT *, Sku FROM Item", Query("Item", select=("*", "Sku"))),  # python-quickbooks
+        ("select id,MetaData.CreateTime from x", Query("x", select=("id", "MetaData.CreateTime"))),
         (
             r"SELECT * FROM Customer WHERE DisplayName = 'O\'Brien' AND Balance > 0",
             Query(

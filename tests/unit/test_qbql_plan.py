@@ -236,6 +236,23 @@ SUPPORTED: list[Ok] = [
         start=3,
         max=2,
     ),
+    # Projections: the same SQL as SELECT *; the rows are cut in Python.
+    ok(
+        "SELECT Id, DisplayName FROM Customer",
+        ACTIVE,
+        args=(True,),
+        normalized="SELECT displayname, id FROM Customer WHERE Active = true ORDERBY Id ASC "
+        "STARTPOSITION 1 MAXRESULTS 100",
+    ),
+    ok(
+        "select Id, SyncToken from invoice where Balance > '0' orderby DueDate desc"
+        " maxresults 20 startposition 21",
+        args=(Decimal(0),),
+        order="ORDER BY due_date DESC NULLS FIRST, id ASC NULLS LAST",
+        start=21,
+        max=20,
+    ),
+    ok("SELECT *, Sku FROM Payment MAXRESULTS 1000", args=(), max=1000),
 ]
 
 # Each must come back Unsupported (and so be forwarded to Intuit); the comment says why.
@@ -255,9 +272,17 @@ REFUSED: list[str] = [
     "SELECT * FROM Preferences MAXRESULTS 10",  # paging a single object: unsure
     "SELECT * FROM Customers",  # not an entity name
     "SELECT * FROM Customer.DisplayName",  # not an entity name
-    "SELECT Id, DisplayName FROM Customer",  # projection (qbo-api.md: forward them)
-    "SELECT Id FROM Invoice",  # projection
-    "SELECT *, Id FROM Customer",  # * mixed with fields
+    # Dotted names in a projection: what Intuit returns for them is unsure.
+    "SELECT Id, MetaData.LastUpdatedTime FROM Customer",
+    "SELECT Id, CustomerRef.value FROM Invoice",
+    "SELECT *, MetaData.CreateTime FROM Customer",
+    "SELECT Id, DisplayName FROM Budget",  # entity not cached
+    "SELECT Id, * FROM Customer",  # * after a name
+    "SELECT *, * FROM Customer",  # * twice
+    "SELECT Id, FROM Customer",  # dangling comma
+    "SELECT Id DisplayName FROM Customer",  # no comma
+    "SELECT Id, Count FROM Customer",  # a reserved word as a name
+    "SELECT COUNT(*), Id FROM Customer",  # count with fields
     "SELECT COUNT(Id) FROM Customer",  # count of a field
     "SELECT COUNT FROM Customer",  # COUNT without (*)
     "SELECT COUNT(*) FROM Customer GROUP BY Active",  # GROUP BY
@@ -491,6 +516,10 @@ def test_exact_sql_for_a_typical_query() -> None:
             "SELECT * FROM Payment WHERE Metadata.CreateTime > '2024-06-01T07:00:00Z'",
         ),
         ("SELECT COUNT(*) FROM Invoice STARTPOSITION 5", "select count(*) from invoice"),
+        # Projection names match case-insensitively; order and repeats change nothing.
+        ("SELECT Id, DisplayName FROM Customer", "select displayname, ID, id from customer"),
+        ("SELECT *, Sku FROM Customer", "SELECT * FROM Customer"),
+        ("SELECT *, Sku, Name FROM Invoice MAXRESULTS 5", "SELECT * FROM Invoice MAXRESULTS 5"),
     ],
 )
 def test_equivalent_queries_normalize_alike(a: str, b: str) -> None:
@@ -513,6 +542,10 @@ def test_equivalent_queries_normalize_alike(a: str, b: str) -> None:
             "SELECT * FROM Invoice WHERE DocNumber = 'b'",
         ),
         ("SELECT * FROM Invoice MAXRESULTS 10", "SELECT * FROM Invoice MAXRESULTS 11"),
+        # A projection never shares an answer with whole documents or another projection.
+        ("SELECT Id FROM Customer", "SELECT * FROM Customer"),
+        ("SELECT Id FROM Invoice", "SELECT Id, SyncToken FROM Invoice"),
+        ("SELECT Id FROM Invoice", "SELECT COUNT(*) FROM Invoice"),
     ],
 )
 def test_different_queries_normalize_apart(a: str, b: str) -> None:
@@ -520,6 +553,46 @@ def test_different_queries_normalize_apart(a: str, b: str) -> None:
     assert isinstance(pa, Plan)
     assert isinstance(pb, Plan)
     assert pa.normalized != pb.normalized
+
+
+@pytest.mark.parametrize(
+    ("text", "projection", "normalized"),
+    [
+        (
+            "SELECT Id, SyncToken FROM Invoice",
+            ("id", "synctoken"),
+            "SELECT id, synctoken FROM Invoice ORDERBY Id ASC STARTPOSITION 1 MAXRESULTS 100",
+        ),
+        (
+            "select DisplayName, Id from customer where Balance > '0' orderby DisplayName"
+            " startposition 3 maxresults 10",
+            ("displayname", "id"),
+            "SELECT displayname, id FROM Customer WHERE Active = true AND Balance > 0"
+            " ORDERBY DisplayName ASC, Id ASC STARTPOSITION 3 MAXRESULTS 10",
+        ),
+        ("SELECT Nope FROM Payment", ("nope",), None),  # unknown names add nothing (fake)
+        (
+            "SELECT *, Sku FROM Customer",
+            None,
+            "SELECT * FROM Customer WHERE Active = true ORDERBY Id ASC"
+            " STARTPOSITION 1 MAXRESULTS 100",
+        ),
+        ("SELECT * FROM Customer", None, None),
+        ("SELECT COUNT(*) FROM Customer", None, None),
+    ],
+)
+def test_projection_plans_select_whole_documents_and_name_their_properties(
+    text: str, projection: tuple[str, ...] | None, normalized: str | None
+) -> None:
+    plan = compile_query(text)
+    assert isinstance(plan, Plan), plan
+    assert plan.projection == projection
+    if normalized is not None:
+        assert plan.normalized == normalized
+    # The same rows as SELECT *: WHERE, ORDERBY and paging combine with a projection.
+    star = compile_query(re.sub(r"(?i)^select .*? from", "SELECT * FROM", text))
+    assert isinstance(star, Plan)
+    assert (plan.sql, plan.args) == (star.sql, star.args) or plan.count
 
 
 def test_plan_and_unsupported_are_frozen_and_slotted() -> None:

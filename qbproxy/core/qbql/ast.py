@@ -70,7 +70,8 @@ class OrderKey:
     descending: bool = False
 
 
-# "*" for SELECT *, "count" for COUNT(*), else the projected field names.
+# "*" for SELECT *, "count" for COUNT(*), else the projected field names as written; a
+# tuple starting with "*" is `SELECT *, Sku` (python-quickbooks).
 Selection: TypeAlias = Literal["*", "count"] | tuple[str, ...]
 
 

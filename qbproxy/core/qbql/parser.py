@@ -142,7 +142,15 @@ class _Parser:
     def _selection(self) -> Selection:
         if self._at_symbol("*"):
             self._next()
-            return "*"
+            if not self._at_symbol(","):
+                return "*"
+            # `SELECT *, Sku FROM Item` (python-quickbooks): kept as ("*", "Sku"); what it
+            # means is the planner's.
+            star = ["*"]
+            while self._at_symbol(","):
+                self._next()
+                star.append(self._name("a field name"))
+            return tuple(star)
         if self._at_keyword("COUNT"):
             self._next()
             self._symbol("(")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Literal, TypeAlias
 
 from qbproxy.core import catalog
+from qbproxy.core.projection import canonical_names
 from qbproxy.core.qbql.ast import (
     Bool,
     Comparison,
@@ -20,6 +21,7 @@ from qbproxy.core.qbql.ast import (
     OrderKey,
     Query,
     QueryNotSupported,
+    Selection,
     String,
     Unsupported,
     Value,
@@ -77,6 +79,9 @@ class Plan:
     # for Active, is inactive. Then the two rules disagree and the query is forwarded.
     inactive_probe: str | None = None
     probe_args: tuple[object, ...] = ()
+    # Projection: the lower-cased property names each row keeps (core/projection.py);
+    # None for whole documents and counts. Part of `normalized` as well.
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +119,8 @@ def plan(query: Query) -> Plan:
     entity = catalog.entity_named(query.entity)
     if entity is None:
         raise QueryNotSupported("the entity is not one the cache holds")
-    if not isinstance(query.select, str):
-        # qbo-api.md: projections return sparse entities, only partially confirmed.
-        raise QueryNotSupported("projections are not answered from the cache")
-    count = query.select == "count"
+    select, projection = _selection(query.select)
+    count = select == "count"
     start = DEFAULT_START_POSITION if query.start_position is None else query.start_position
     max_results = DEFAULT_MAX_RESULTS if query.max_results is None else query.max_results
     if not 1 <= max_results <= MAX_MAX_RESULTS:
@@ -157,7 +160,7 @@ def plan(query: Query) -> Plan:
         )
     canonical = Query(
         entity=entity.name,
-        select=query.select,
+        select=select,
         # An implied `Active = true` under an unsure rule stays implied: the text must not
         # equal that of the query naming it, which is answered without the probe.
         where=tuple(c.node for c in conditions if probe is None or c is not implied),
@@ -176,7 +179,25 @@ def plan(query: Query) -> Plan:
         normalized=render(canonical),
         inactive_probe=probe,
         probe_args=probe_args,
+        projection=projection,
     )
+
+
+def _selection(select: Selection) -> tuple[Selection, tuple[str, ...] | None]:
+    """The canonical selection and, for a projection, the names each row keeps.
+
+    Projections follow the fake Intuit's documented choice (qbproxy/core/projection.py):
+    top-level property names, any case, unknown names adding nothing. Dotted names
+    (`MetaData.CreateTime`) are forwarded: what Intuit returns for them is unsure.
+    """
+    if isinstance(select, str):
+        return select, None
+    if any("." in name for name in select):
+        raise QueryNotSupported("a dotted name in a projection is unsure at Intuit")
+    if select[0] == "*":
+        return "*", None  # `SELECT *, Sku`: the whole document holds Sku already
+    names = canonical_names(select)
+    return names, names
 
 
 def _conditions(entity: catalog.Entity, query: Query) -> tuple[list[_Condition], _Condition | None]:
