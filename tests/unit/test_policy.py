@@ -9,7 +9,6 @@ import pytest
 
 from qbproxy.core import policy
 from qbproxy.core.catalog import CUSTOMER, INVOICE, PAYMENT
-from qbproxy.core.reports import CompanyDay
 from qbproxy.core.policy import (
     Action,
     Fail,
@@ -28,6 +27,7 @@ from qbproxy.core.policy import (
     TableFacts,
     Windows,
 )
+from qbproxy.core.reports import CompanyDay
 
 W = Windows.of(ttl=300, max_stale=3600, refresh_ahead=30)
 FRESH = TableFacts(generation=4, complete_generation=4, age=10.0)
