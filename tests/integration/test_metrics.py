@@ -194,8 +194,8 @@ async def test_no_label_carries_a_token_a_realm_or_a_query_literal(
         await proxy.get(f"{BASE}/query?query={quote(text)}", headers=intuit.auth())
     await read(proxy, intuit, customer["Id"])
     await proxy.get(f"{BASE}/companyinfo/{REALM}?q={LITERAL}", headers=intuit.auth())
-    for report in (f"ProfitAndLoss?customer={LITERAL}", f"BalanceSheet?x={LITERAL}"):
-        await proxy.get(f"{BASE}/reports/{report}", headers=intuit.auth())
+    for asked in (f"ProfitAndLoss?customer={LITERAL}", f"BalanceSheet?x={LITERAL}"):
+        await proxy.get(f"{BASE}/reports/{asked}", headers=intuit.auth())
     await proxy.get(f"{BASE}/customer/{customer['Id']}", headers={"Authorization": "Bearer bad"})
     await proxy.post(
         f"{BASE}/customer",
