@@ -25,6 +25,7 @@ from qbproxy.core.memory import Memory
 from qbproxy.core.trust import TokenTrust
 from qbproxy.db.migrate import apply_migrations, migrations_dir
 from qbproxy.db.pool import Pool
+from qbproxy.db.reports import Reports
 from qbproxy.db.rows import Rows
 from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
@@ -89,6 +90,7 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         purger=Purger(tables, pool, instance_id, memory=memory, metrics=metrics),
         demand=demand,
         ahead=RefreshAhead(demand, tables, loader, tokens, memory, metrics, clock, windows=windows),
+        reports=Reports(pool),
         clock=clock,
     )
     app = web.Application(

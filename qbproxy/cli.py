@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the proxy and its admin listener")
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
-    purge = commands.add_parser("purge", help="drop a realm's cached tables")
+    purge = commands.add_parser("purge", help="drop a realm's cached tables and reports")
     purge.add_argument("--realm", required=True, type=_realm, help="realm (company) id")
     purge.add_argument(
         "--entity",
@@ -127,7 +127,8 @@ def _migrate(settings: Settings) -> int:
 
 async def _purge(settings: Settings, realm: str, entity_name: str | None) -> int:
     """The one purge path (qbproxy/sync/purge.py), as writes and webhooks use it: running
-    instances drop the tables from memory too, and this waits for their acknowledgement."""
+    instances drop the tables from memory too, and this waits for their acknowledgement.
+    Every purge takes the realm's reports with it."""
     import uuid
 
     from qbproxy.db.pool import Pool
@@ -146,5 +147,5 @@ async def _purge(settings: Settings, realm: str, entity_name: str | None) -> int
     if purged is None:
         print(f"qbproxy: purge for realm {realm} failed: Postgres unavailable", file=sys.stderr)
         return 1
-    print(f"purged {', '.join(e.name for e in entities)} for realm {realm}")
+    print(f"purged {', '.join(e.name for e in entities)} and the reports for realm {realm}")
     return 0

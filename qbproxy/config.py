@@ -133,12 +133,15 @@ class CacheSettings:
     token_trust_seconds: float = 300.0
     # Prebuilt answers kept in each worker's memory (LISTEN/NOTIFY keeps them honest); 0: off.
     memory_bytes: int = 64 * 1024 * 1024
+    # A report answer larger than this is relayed and not stored.
+    report_max_bytes: int = 4 * 1024 * 1024
 
     def validate(self) -> None:
         _positive("cache.ttl_seconds", self.ttl_seconds)
         _at_least("cache.max_stale_seconds", self.max_stale_seconds, 0)
         _at_least("cache.token_trust_seconds", self.token_trust_seconds, 0)
         _at_least("cache.memory_bytes", self.memory_bytes, 0)
+        _at_least("cache.report_max_bytes", self.report_max_bytes, 0)
 
 
 @dataclass(frozen=True, slots=True)

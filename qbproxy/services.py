@@ -16,6 +16,7 @@ from qbproxy.core.in_use import Demand
 from qbproxy.core.memory import Memory
 from qbproxy.core.policy import Windows
 from qbproxy.db.pool import Pool
+from qbproxy.db.reports import Reports
 from qbproxy.db.rows import Rows
 from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
@@ -57,6 +58,10 @@ class Proxy:
     # Tables in use, and the token refresh-ahead may use per realm (memory only).
     demand: Demand
     ahead: RefreshAhead
+    reports: Reports
+    # Report calls to Intuit in flight in this process, by (realm, key): whether the
+    # answer landed (single flight, qbproxy/web/reports.py).
+    report_flights: dict[tuple[str, str], asyncio.Future[bool]] = field(default_factory=dict)
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)

@@ -58,6 +58,14 @@ class Fetched:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """An answer over the size bound, already streamed on to the client as it came."""
+
+    response: web.StreamResponse
+    status: int
+
+
 class BodyTooLarge(Exception):
     """The client's body passed server.max_body_bytes while streaming it upstream."""
 
@@ -183,30 +191,68 @@ class Upstream:
                     self._answered(realm, entity, ticket, upstream.status, upstream.headers)
                     if before_response is not None:
                         await before_response(upstream.status)
-                    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-                    response.headers.extend(response_headers(upstream.headers))
-                    response.headers.update(extra_headers)
-                    await response.prepare(request)
-                    try:
-                        async for chunk in upstream.content.iter_chunked(_CHUNK):
-                            await response.write(chunk)
-                        await response.write_eof()
-                    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                        # Headers are sent: a failure can only cut the connection, so the
-                        # client sees a short body, never a made-up status.
-                        log.warning("upstream stream broke mid-body: %s", type(exc).__name__)
-                        # A cut or stalled body from Intuit counts against the circuit; a
-                        # client that went away does not.
-                        ticket.failed = isinstance(exc, aiohttp.ClientPayloadError | TimeoutError)
-                        response.force_close()
-                        if request.transport is not None:
-                            request.transport.close()
-                    return response
+                    return await _stream(request, upstream, extra_headers, [], ticket)
             except TimeoutError as exc:
                 raise UpstreamTimeout("Intuit did not answer in time") from exc
             except aiohttp.ClientError as exc:
                 if isinstance(exc.__cause__, BodyTooLarge):
                     raise BodyTooLarge from exc
+                raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
+            finally:
+                self._metrics.upstream.labels(entity, status).inc()
+
+    async def fetch_within(
+        self,
+        request: web.Request,
+        *,
+        max_bytes: int,
+        extra_headers: Mapping[str, str],
+        before_response: Callable[[int], Awaitable[None]] | None = None,
+        entity: str = "other",
+        realm: str | None = None,
+    ) -> Fetched | Streamed:
+        """The client's GET sent on as it came: the whole answer in memory when its body
+        is at most `max_bytes` (the caller relays it), else streamed on to the client as
+        it arrives (`before_response` first, as for `forward`), the bytes read so far
+        included: a large answer is never held whole."""
+        headers = request_headers(request.headers)
+        headers["Accept-Encoding"] = "identity"  # the proxy may parse and store this body
+        async with self._guarded(realm, entity) as ticket:
+            started = time.perf_counter()
+            status = "error"
+            try:
+                async with self.session.request(
+                    request.method,
+                    self.url(request.rel_url.raw_path, request.rel_url.raw_query_string),
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._forward_timeout,
+                ) as upstream:
+                    status = _status_class(upstream.status)
+                    self._metrics.upstream_seconds.labels(entity).observe(
+                        time.perf_counter() - started
+                    )
+                    self._answered(realm, entity, ticket, upstream.status, upstream.headers)
+                    length = upstream.content_length
+                    chunks: list[bytes] = []
+                    over = length is not None and length > max_bytes
+                    seen = 0
+                    if not over:
+                        async for chunk in upstream.content.iter_chunked(_CHUNK):
+                            chunks.append(chunk)
+                            seen += len(chunk)
+                            if seen > max_bytes:
+                                over = True
+                                break
+                    if not over:
+                        return Fetched(upstream.status, upstream.headers, b"".join(chunks))
+                    if before_response is not None:
+                        await before_response(upstream.status)
+                    response = await _stream(request, upstream, extra_headers, chunks, ticket)
+                    return Streamed(response, upstream.status)
+            except TimeoutError as exc:
+                raise UpstreamTimeout("Intuit did not answer in time") from exc
+            except aiohttp.ClientError as exc:
                 raise UpstreamUnavailable(f"Intuit unreachable: {type(exc).__name__}") from exc
             finally:
                 self._metrics.upstream.labels(entity, status).inc()
@@ -376,6 +422,37 @@ class Upstream:
 
     def _circuit_count(self, state: State) -> int:
         return self.circuits.counts(self._clock())[state]
+
+
+async def _stream(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    extra_headers: Mapping[str, str],
+    prefix: list[bytes],
+    ticket: _Ticket,
+) -> web.StreamResponse:
+    """Relay Intuit's answer to the client as it arrives, after the `prefix` already read."""
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    response.headers.extend(response_headers(upstream.headers))
+    response.headers.update(extra_headers)
+    await response.prepare(request)
+    try:
+        for chunk in prefix:
+            await response.write(chunk)
+        async for chunk in upstream.content.iter_chunked(_CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        # Headers are sent: a failure can only cut the connection, so the client sees a
+        # short body, never a made-up status.
+        log.warning("upstream stream broke mid-body: %s", type(exc).__name__)
+        # A cut or stalled body from Intuit counts against the circuit; a client that went
+        # away does not.
+        ticket.failed = isinstance(exc, aiohttp.ClientPayloadError | TimeoutError)
+        response.force_close()
+        if request.transport is not None:
+            request.transport.close()
+    return response
 
 
 def _status_class(status: int) -> str:

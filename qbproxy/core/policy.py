@@ -10,11 +10,13 @@ ages measured on the database's clock (one clock for every instance), never verd
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
 from qbproxy.core import deps
 from qbproxy.core.catalog import Entity, entity_named
+from qbproxy.core.reports import CompanyDay, same_company_day
 
 Cache = Literal["HIT", "MISS", "STALE", "BYPASS"]
 Failure = Literal["timeout", "unavailable", "5xx", "throttled"]
@@ -238,6 +240,73 @@ def decide_read(facts: ReadFacts, windows: Windows) -> Action:
     return Fetch()
 
 
+# --- reports -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEntry:
+    """A stored report answer under the realm's current report generation (a purge since
+    makes it no candidate at all: never served, not even stale)."""
+
+    age: float  # seconds since the call that computed it began, on the database's clock
+    day: CompanyDay | None  # the company day it holds for; None: it does not depend on it
+
+
+def report_servable(
+    entry: ReportEntry | None, now: dt.datetime, windows: Windows, *, stale: bool = False
+) -> bool:
+    """Within the TTL (or the stale window while Intuit fails), and for an answer that
+    depends on the day, still the company's day it was computed on: a relative period is
+    never served across the company's midnight, not even stale."""
+    if entry is None or entry.age >= (windows.max_stale if stale else windows.ttl):
+        return False
+    return entry.day is None or same_company_day(entry.day, now)
+
+
+# What asking Intuit for the report came to: this caller's own call was answered
+# ("answered", whatever Intuit said), or another request's call for the same key landed
+# an entry ("landed") or did not ("not_landed": not storable, discarded by a purge).
+ReportFetched = Literal["answered", "landed", "not_landed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """What is known so far about answering one report request for one caller."""
+
+    trusted: bool
+    now: dt.datetime  # aware: the company's day is judged on it
+    looked_up: bool = False  # `entry` was read from Postgres (None then: none servable)
+    entry: ReportEntry | None = None
+    fetched: ReportFetched | None = None
+    failure: Failure | None = None  # Intuit failed (an exception, a 5xx or a 429)
+    answered: bool = False  # Intuit answered this caller's own call (relayable)
+
+
+def decide_report(facts: ReportFacts, windows: Windows) -> Action:
+    """ServeRows: the stored answer; Refresh: ask Intuit once per key (single flight) and
+    store what may be stored; RelayAnswer: relay this caller's own answer; Relay: ask
+    Intuit for this caller without storing."""
+    if facts.failure is not None:
+        if facts.trusted and not facts.looked_up:
+            return LookUp()  # the stale window is judged on the entry as it is now
+        if facts.trusted and report_servable(facts.entry, facts.now, windows, stale=True):
+            return ServeStale()
+        return RelayAnswer() if facts.answered else Fail()
+    if facts.fetched == "answered":
+        return RelayAnswer()
+    if facts.fetched == "not_landed":
+        return Relay()
+    if not facts.looked_up:
+        return LookUp()
+    if report_servable(facts.entry, facts.now, windows):
+        if not facts.trusted:
+            return Relay()  # cached, but Intuit decides for a caller it has not vouched for
+        return ServeRows("HIT" if facts.fetched is None else "MISS")
+    if facts.fetched is None:
+        return Refresh()
+    return Relay()  # what another request stored is gone already (a purge came)
+
+
 def failure_of(status: int) -> Failure | None:
     """Intuit could not answer (throttled or broken), as opposed to refusing the request."""
     if status == 429:
@@ -279,9 +348,10 @@ def plan_write(segment: str, operation: str, body: dict[str, object] | None) -> 
     return WritePlan(tables, through)
 
 
-def purge_after(status: int, plan: WritePlan) -> bool:
-    """Intuit's 401/403 means nothing was written: nothing to purge."""
-    return bool(plan.tables) and status not in (401, 403)
+def purge_after(status: int) -> bool:
+    """Intuit's 401/403 means nothing was written: nothing to purge. Any other answer
+    purges the plan's tables and the realm's reports (any write can change a report)."""
+    return status not in (401, 403)
 
 
 def write_through_lands(status: int, before: int | None, after: int | None) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from qbproxy.core.catalog import BY_SEGMENT, Entity
+from qbproxy.core.reports import ReportKey, report_key
 
 # Query parameters that do not change what a cached read or query returns. minorversion is
 # served from the version the proxy loads with (README: "minorversion"); format=json is
@@ -33,6 +34,15 @@ class ReadRoute:
     realm: str
     entity: Entity
     entity_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRoute:
+    """`GET .../reports/{Name}?...` of a report and parameters the catalog knows
+    (qbproxy/core/reports.py); any other report request is Passthrough."""
+
+    realm: str
+    key: ReportKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +70,7 @@ class Passthrough:
     realm: str | None = None
 
 
-Route = QueryRoute | ReadRoute | WriteRoute | BatchRoute | Passthrough
+Route = QueryRoute | ReadRoute | ReportRoute | WriteRoute | BatchRoute | Passthrough
 
 
 def classify(method: str, path: str, query_string: str) -> Route:
@@ -86,6 +96,10 @@ def classify(method: str, path: str, query_string: str) -> Route:
                 return Passthrough(realm)
             return QueryRoute(realm, None)
         return Passthrough(realm)
+
+    if segment == "reports" and len(rest) == 2 and method == "GET":
+        key = report_key(rest[1], query_string)
+        return Passthrough(realm) if key is None else ReportRoute(realm, key)
 
     if method in ("GET", "HEAD"):
         entity = BY_SEGMENT.get(segment)

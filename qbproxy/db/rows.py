@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from qbproxy.core.catalog import ENTITIES, PG_TYPES, Entity
+from qbproxy.db import reports
 from qbproxy.db.pool import Pool
 from qbproxy.db.tables import FillTicket
 
@@ -184,6 +185,11 @@ class Rows:
         entity = ticket.entity
         async with self._pool.acquire("cdc") as conn, conn.transaction():
             state = await _lock_sync_state(conn, ticket)
+            if rows or deleted_ids:
+                # A change Intuit reports can move any report of the realm (an edit made
+                # outside the proxy): purge them, whether or not the rows land here. After
+                # the table's lock, in the order every purge takes them (no deadlock).
+                await conn.fetchval(reports.PURGE, ticket.realm)
             if state is None or state["synced_at"] != asked_from:
                 return False
             generation = ticket.generation + 1 if rows or deleted_ids else ticket.generation

@@ -18,6 +18,7 @@ import orjson
 from qbproxy.core.catalog import Entity
 from qbproxy.core.cdc import SyncState
 from qbproxy.core.policy import TableFacts
+from qbproxy.db import reports
 from qbproxy.db.pool import Pool
 
 ENSURE_STATE = """
@@ -70,6 +71,8 @@ SET generation = qbo_table_state.generation + 1, complete_generation = NULL,
 RETURNING entity, generation, now() AS at
 """
 
+NOW = "SELECT now()"
+
 # Every instance's memory learns of the purge at commit (qbproxy/sync/invalidation.py).
 NEXT_PURGE_SEQ = "SELECT nextval('qbo_purge_seq') AS seq"
 NOTIFY = "SELECT pg_notify('qbproxy_purge', $1)"
@@ -97,6 +100,7 @@ class FillTicket:
 @dataclass(frozen=True, slots=True)
 class Purged:
     generations: dict[str, int]  # entity -> its new generation
+    report_generation: int  # the realm's reports' new generation (every purge bumps it)
     seq: int  # position in qbo_purge_seq, acknowledged by every instance
     at: dt.datetime  # database time of the purge
 
@@ -146,11 +150,14 @@ class Tables:
             await conn.execute(RELEASE_LEASE, realm, entity.name, owner)
 
     async def purge(self, realm: str, entities: Sequence[Entity]) -> Purged:
-        """Bump the tables' generations and tell every instance, in one transaction."""
+        """Bump the tables' generations and the realm's reports' generation (any change
+        to the realm can change a report) and tell every instance, in one transaction.
+        `entities` may be empty: the reports alone are purged."""
         async with self._pool.acquire("purge") as conn, conn.transaction():
             rows = await conn.fetch(PURGE, realm, [e.name for e in entities])
             generations = {row["entity"]: row["generation"] for row in rows}
-            at = rows[0]["at"]
+            report_generation: int = await conn.fetchval(reports.PURGE, realm)
+            at = rows[0]["at"] if rows else await conn.fetchval(NOW)
             seq: int = await conn.fetchval(NEXT_PURGE_SEQ)
             await conn.execute(NOTIFY, notification(realm, generations, seq))
-        return Purged(generations, seq, at)
+        return Purged(generations, report_generation, seq, at)

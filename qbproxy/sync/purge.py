@@ -39,12 +39,11 @@ class Purger:
         self._metrics = metrics
 
     async def purge(self, realm: str, tables: Iterable[Entity], reason: str) -> Purged | None:
-        """Purge `tables` of `realm`; None when Postgres failed (the purge may not have
+        """Purge `tables` of `realm`, and always the realm's reports (any change can move a
+        report; `tables` may be empty). None when Postgres failed (the purge may not have
         landed: this instance's memory forgets everything, and other instances lose their
         channel too and fence themselves; the TTL bounds the rest)."""
         ordered = sorted(set(tables), key=lambda e: e.name)
-        if not ordered:
-            return None
         try:
             purged = await self._tables.purge(realm, ordered)
             if self._memory is not None:
@@ -61,6 +60,7 @@ class Purger:
         if self._metrics is not None:
             for entity in ordered:
                 self._metrics.purges.labels(entity.name, reason).inc()
-        names = ",".join(e.name for e in ordered)
+            self._metrics.purges.labels("report", reason).inc()
+        names = ",".join([*(e.name for e in ordered), "reports"])
         log.info("[CACHE] purged %s for realm %s (%s)", names, realm, reason)
         return purged

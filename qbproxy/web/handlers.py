@@ -1,6 +1,7 @@
 """The proxy's one route: classify the request, hand it to the module that answers its kind
-(reads.py: queries and reads by id; writes.py: writes and batches; relay.py: everything
-else, forwarded), map failures to QBO-shaped faults, and write the access line.
+(reads.py: queries and reads by id; reports.py: reports; writes.py: writes and batches;
+relay.py: everything else, forwarded), map failures to QBO-shaped faults, and write the
+access line.
 
 Every /v3 answer carries `X-Cache: HIT | MISS | STALE | BYPASS`. When anything is unclear
 (a query the engine cannot answer exactly, Postgres failing) the request is forwarded: a
@@ -21,6 +22,7 @@ from qbproxy.core.routing import (
     Passthrough,
     QueryRoute,
     ReadRoute,
+    ReportRoute,
     WriteRoute,
     classify,
 )
@@ -28,7 +30,7 @@ from qbproxy.errors import CircuitOpen, RateLimited, UpstreamTimeout, UpstreamUn
 from qbproxy.log import MARKERS, access
 from qbproxy.services import PROXY, Proxy
 from qbproxy.upstream import BodyTooLarge
-from qbproxy.web import reads, writes
+from qbproxy.web import reads, reports, writes
 from qbproxy.web.relay import BYPASS, Outcome, fault, forward
 
 
@@ -72,7 +74,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
     route = classify(request.method, request.path, request.rel_url.raw_query_string)
-    if isinstance(route, QueryRoute | ReadRoute) and not proxy.migrated.is_set():
+    if isinstance(route, QueryRoute | ReadRoute | ReportRoute) and not proxy.migrated.is_set():
         # The schema is not in place yet: never half-use the cache.
         route = Passthrough(route.realm)
     try:
@@ -81,6 +83,8 @@ async def _dispatch(request: web.Request, proxy: Proxy) -> Outcome:
                 return await reads.query(request, proxy, route)
             case ReadRoute():
                 return await reads.read(request, proxy, route)
+            case ReportRoute():
+                return await reports.report(request, proxy, route)
             case WriteRoute():
                 return await writes.write(request, proxy, route)
             case BatchRoute():
@@ -118,6 +122,7 @@ def _route_kind(route: object) -> str:
     return {
         QueryRoute: "query",
         ReadRoute: "read",
+        ReportRoute: "report",
         WriteRoute: "write",
         BatchRoute: "batch",
     }.get(type(route), "other")

@@ -133,20 +133,23 @@ async def webhook_handler(request: web.Request) -> web.Response:
     for event in events:
         outcome = "purged" if affects_cache(event.entity) else "dropped"
         metrics.events.labels(_label(event.entity), outcome).inc()
-    if decided.purges:
+    # Every realm with an event has its reports purged, also when no cached table changes
+    # (a Bill moves AgedPayables): any change can move a report.
+    realms = sorted({event.realm for event in events})
+    if realms:
         # Intuit wants a 200 within seconds and retries otherwise; purge after answering.
         proxy = request.app[PROXY]
-        task = asyncio.get_running_loop().create_task(_apply(proxy, decided))
+        task = asyncio.get_running_loop().create_task(_apply(proxy, realms, decided))
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
     return web.Response(status=200, text="ok\n")
 
 
-async def _apply(proxy: Proxy, decided: WebhookPurges) -> None:
+async def _apply(proxy: Proxy, realms: list[str], decided: WebhookPurges) -> None:
     # A lost purge (Postgres down) is logged by the purger; the TTL still bounds how long
-    # the change stays invisible.
-    for realm, tables in decided.purges.items():
-        await proxy.purger.purge(realm, tables, "webhook")
+    # the change stays invisible. Each purge takes the realm's reports with its tables.
+    for realm in realms:
+        await proxy.purger.purge(realm, decided.purges.get(realm, frozenset()), "webhook")
 
 
 def _label(entity: str) -> str:

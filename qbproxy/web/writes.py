@@ -71,13 +71,14 @@ async def _forward_write(
     """
     authorization = request.headers.get("Authorization")
     before: Purged | None = None
-    if plan.tables and await proxy.tokens.trusted(realm, authorization):
+    # Every write purges the realm's reports too (any write can change a report).
+    if await proxy.tokens.trusted(realm, authorization):
         before = await proxy.purger.purge(realm, plan.tables, "write")
     after: list[Purged] = []
 
     async def after_intuit_answered(status: int) -> None:
         await proxy.tokens.learn(realm, authorization, status)
-        if policy.purge_after(status, plan):
+        if policy.purge_after(status):
             purged = await proxy.purger.purge(realm, plan.tables, "write")
             if purged is not None:
                 after.append(purged)

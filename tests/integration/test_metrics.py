@@ -195,6 +195,8 @@ async def test_no_label_carries_a_token_a_realm_or_a_query_literal(
         await proxy.get(f"{BASE}/query?query={quote(text)}", headers=intuit.auth())
     await read(proxy, intuit, customer["Id"])
     await proxy.get(f"{BASE}/companyinfo/{REALM}?q={LITERAL}", headers=intuit.auth())
+    for asked in (f"ProfitAndLoss?customer={LITERAL}", f"BalanceSheet?x={LITERAL}"):
+        await proxy.get(f"{BASE}/reports/{asked}", headers=intuit.auth())
     await proxy.get(f"{BASE}/customer/{customer['Id']}", headers={"Authorization": "Bearer bad"})
     await proxy.post(
         f"{BASE}/customer",
@@ -206,12 +208,13 @@ async def test_no_label_carries_a_token_a_realm_or_a_query_literal(
     secrets = [token, "Bearer", REALM, OTHER_REALM, LITERAL]
     assert not [s for s in secrets if s in scraped]
     allowed: dict[str, set[str] | None] = {
-        "route": {"query", "read", "write", "batch", "other"},
-        "entity": {e.name for e in ENTITIES} | {"other"},
+        "route": {"query", "read", "report", "write", "batch", "other"},
+        # Every report is the one entity "report", never a report name.
+        "entity": {e.name for e in ENTITIES} | {"report", "other"},
         "cache": {"hit", "miss", "stale", "bypass"},
         "status": {"1xx", "2xx", "3xx", "4xx", "5xx", "error"},
-        "kind": {"table", "row"},
-        "outcome": {"landed", "discarded", "failed"},
+        "kind": {"table", "row", "report"},
+        "outcome": {"landed", "discarded", "failed", "not_stored"},
         "state": {"open", "half_open"},
         "reason": None,  # bounded by the code that purges; checked for secrets above
         "operation": None,

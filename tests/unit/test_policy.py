@@ -3,6 +3,8 @@ and for a read by id, and the write plan (qbproxy/core/policy.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from qbproxy.core import policy
@@ -18,12 +20,15 @@ from qbproxy.core.policy import (
     Refresh,
     Relay,
     RelayAnswer,
+    ReportEntry,
+    ReportFacts,
     ServeMemory,
     ServeRows,
     ServeStale,
     TableFacts,
     Windows,
 )
+from qbproxy.core.reports import CompanyDay
 
 W = Windows.of(ttl=300, max_stale=3600, refresh_ahead=30)
 FRESH = TableFacts(generation=4, complete_generation=4, age=10.0)
@@ -294,9 +299,8 @@ def test_write_plans(
     ("status", "purge"), [(200, True), (400, True), (500, True), (401, False), (403, False)]
 )
 def test_a_write_purges_after_unless_intuit_refused_the_token(status: int, purge: bool) -> None:
-    plan = policy.plan_write("invoice", "void", None)
-    assert policy.purge_after(status, plan) is purge
-    assert policy.purge_after(status, policy.WritePlan(frozenset(), None)) is False
+    # Every write purges (the realm's reports at least, whatever its plan's tables).
+    assert policy.purge_after(status) is purge
 
 
 @pytest.mark.parametrize(
@@ -313,3 +317,85 @@ def test_write_through_lands_only_between_its_own_two_purges(
     status: int, before: int | None, after: int | None, lands: bool
 ) -> None:
     assert policy.write_through_lands(status, before, after) is lands
+
+
+# --- reports -------------------------------------------------------------------------------
+
+PACIFIC = dt.timezone(dt.timedelta(hours=-8))
+NOON = dt.datetime(2016, 3, 3, 12, 0, tzinfo=PACIFIC)
+NEXT_DAY = dt.datetime(2016, 3, 4, 0, 5, tzinfo=PACIFIC)
+TODAY = CompanyDay(dt.date(2016, 3, 3), -8 * 3600)
+R_FRESH = ReportEntry(age=10.0, day=TODAY)
+R_FIXED = ReportEntry(age=10.0, day=None)  # an absolute range: no day
+R_EXPIRED = ReportEntry(age=400.0, day=TODAY)
+R_ANCIENT = ReportEntry(age=4000.0, day=None)
+
+
+def rf(trusted: bool = True, now: dt.datetime = NOON, **kw: object) -> ReportFacts:
+    return ReportFacts(trusted, now, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("facts", "action"),
+    [
+        # First: look in Postgres (reports are never kept in memory).
+        (rf(), LookUp()),
+        (rf(trusted=False), LookUp()),
+        # A fresh entry: served to a trusted caller, Intuit decides for anyone else.
+        (rf(looked_up=True, entry=R_FRESH), ServeRows("HIT")),
+        (rf(looked_up=True, entry=R_FIXED), ServeRows("HIT")),
+        (rf(trusted=False, looked_up=True, entry=R_FRESH), Relay()),
+        # Missing, expired, or computed on another company day: ask Intuit (once per key).
+        (rf(looked_up=True), Refresh()),
+        (rf(trusted=False, looked_up=True), Refresh()),
+        (rf(looked_up=True, entry=R_EXPIRED), Refresh()),
+        (rf(now=NEXT_DAY, looked_up=True, entry=R_FRESH), Refresh()),
+        # An answer that does not depend on the day outlives midnight (within the TTL).
+        (rf(now=NEXT_DAY, looked_up=True, entry=R_FIXED), ServeRows("HIT")),
+        # This caller's own call was answered: relay it (Intuit's bytes, whatever status).
+        (rf(looked_up=False, fetched="answered"), RelayAnswer()),
+        (rf(trusted=False, fetched="answered", answered=True), RelayAnswer()),
+        # Another request's call landed: look again and serve it as a MISS.
+        (rf(fetched="landed"), LookUp()),
+        (rf(looked_up=True, entry=R_FRESH, fetched="landed"), ServeRows("MISS")),
+        (rf(trusted=False, looked_up=True, entry=R_FRESH, fetched="landed"), Relay()),
+        (rf(looked_up=True, fetched="landed"), Relay()),  # purged since: ask for this caller
+        # Another request's call did not land (not storable, over the size bound, purged).
+        (rf(fetched="not_landed"), Relay()),
+        # Intuit failing: stale within max_stale, never purged, never across the day.
+        (rf(failure="timeout"), LookUp()),
+        (rf(failure="timeout", looked_up=True, entry=R_EXPIRED), ServeStale()),
+        (rf(failure="5xx", looked_up=True, entry=R_EXPIRED, answered=True), ServeStale()),
+        (rf(failure="timeout", looked_up=True, entry=R_ANCIENT), Fail()),
+        (rf(failure="timeout", looked_up=True), Fail()),  # purged: no candidate at all
+        (rf(failure="5xx", looked_up=True, answered=True), RelayAnswer()),
+        (
+            rf(now=NEXT_DAY, failure="unavailable", looked_up=True, entry=R_EXPIRED),
+            Fail(),
+        ),
+        (rf(trusted=False, failure="timeout"), Fail()),
+        (rf(trusted=False, failure="throttled", answered=True), RelayAnswer()),
+    ],
+)
+def test_decide_report(facts: ReportFacts, action: Action) -> None:
+    assert policy.decide_report(facts, W) == action
+
+
+@pytest.mark.parametrize(
+    ("entry", "now", "stale", "servable"),
+    [
+        (R_FRESH, NOON, False, True),
+        (ReportEntry(299.9, TODAY), NOON, False, True),
+        (ReportEntry(300.0, TODAY), NOON, False, False),
+        (R_EXPIRED, NOON, True, True),
+        (ReportEntry(3600.0, None), NOON, True, False),
+        (R_FRESH, NEXT_DAY, False, False),
+        (R_FRESH, NEXT_DAY, True, False),
+        (R_FIXED, NEXT_DAY, False, True),
+        (None, NOON, True, False),
+    ],
+)
+def test_report_windows(
+    entry: ReportEntry | None, now: dt.datetime, stale: bool, servable: bool
+) -> None:
+    assert policy.report_servable(entry, now, W, stale=stale) is servable

@@ -12,11 +12,13 @@ from qbproxy.core.catalog import (
     PREFERENCES,
     VENDOR,
 )
+from qbproxy.core.reports import ReportKey
 from qbproxy.core.routing import (
     BatchRoute,
     Passthrough,
     QueryRoute,
     ReadRoute,
+    ReportRoute,
     Route,
     WriteRoute,
     classify,
@@ -92,7 +94,14 @@ def test_recognised(method: str, path: str, query: str, expected: Route) -> None
         ("GET", f"{BASE}/upload/3", "", Passthrough(R)),
         ("GET", f"{BASE}/download/3", "", Passthrough(R)),
         ("GET", f"{BASE}/attachable/3/extra", "", Passthrough(R)),
-        ("GET", f"{BASE}/reports/ProfitAndLoss", "", Passthrough(R)),
+        # Reports the catalog does not know, or parameters it does not, are Intuit's.
+        ("GET", f"{BASE}/reports/ProfitAndLossDetail", "", Passthrough(R)),
+        ("GET", f"{BASE}/reports/profitandloss", "", Passthrough(R)),
+        ("GET", f"{BASE}/reports/ProfitAndLoss", "nonsense=1", Passthrough(R)),
+        ("GET", f"{BASE}/reports/ProfitAndLoss", "format=xml", Passthrough(R)),
+        ("GET", f"{BASE}/reports/ProfitAndLoss", "customer=1&customer=2", Passthrough(R)),
+        ("GET", f"{BASE}/reports/ProfitAndLoss/x", "", Passthrough(R)),
+        ("HEAD", f"{BASE}/reports/ProfitAndLoss", "", Passthrough(R)),
         # A read with a parameter that may change its answer is Intuit's.
         ("GET", f"{BASE}/invoice/130", "include=invoiceLink", Passthrough(R)),
         ("GET", f"{BASE}/customer/abc", "", Passthrough(R)),
@@ -112,3 +121,12 @@ def test_recognised(method: str, path: str, query: str, expected: Route) -> None
 )
 def test_forwarded(method: str, path: str, query: str, expected: Route) -> None:
     assert classify(method, path, query) == expected
+
+
+def test_known_reports_are_report_routes() -> None:
+    route = classify(
+        "GET", f"{BASE}/reports/ProfitAndLoss", "minorversion=75&start_date=2024-01-01"
+    )
+    assert route == ReportRoute(
+        R, ReportKey("ProfitAndLoss", (("start_date", "2024-01-01"),), True)
+    )

@@ -1,0 +1,2 @@
+DROP TABLE qbo_report;
+DROP TABLE qbo_report_state;
