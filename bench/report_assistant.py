@@ -22,11 +22,12 @@ def report_key(path: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 
 def floor(contenders: Sequence[dict[str, Any]], trace: Trace) -> dict[str, Any] | None:
-    """Roughly the fewest upstream calls a cache that cannot compute reports itself gets
-    away with: every write; each realm's entity tables, CompanyInfo and Preferences once
-    (one call each, whatever the size); each distinct report once per stretch between the
-    realm's writes (any posting write can change any report), stretches taken in the
-    trace's own order. An estimate for reading the figures, not a target."""
+    """The fewest upstream calls under issue 13's report rule (a report is fetched from
+    Intuit, and every accepted write purges the realm's reports) with one call per table:
+    every write; each realm's entity tables, CompanyInfo and Preferences once; each
+    distinct report (minorversion and format aside) once per stretch between the realm's
+    writes, in the trace's own order. Not a bound for a cache that batches its loads, keeps
+    reports across writes that cannot change them, or computes reports itself."""
     direct = next((c for c in contenders if c["name"] == "direct" and c["available"]), None)
     if direct is None:
         return None
@@ -159,10 +160,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     if best and best["best_reduction"] is not None:
         lines += [
             "",
-            f"Rough lower bound for a cache that cannot compute reports: {best['writes']} "
-            f"writes + {best['tables']} realm tables loaded once + {best['reports']} distinct "
-            f"reports per stretch between writes = {best['calls']} upstream calls, at best "
-            f"{best['best_reduction']:.1%} fewer than direct.",
+            f"Lower bound if every write purges its realm's reports and each table costs a "
+            f"call: {best['writes']} writes + {best['tables']} realm tables loaded once + "
+            f"{best['reports']} distinct reports per stretch between writes = {best['calls']} "
+            f"upstream calls, at best {best['best_reduction']:.1%} fewer than direct.",
         ]
     lines += rep._purposes_markdown(report["contenders"])
     examples = [
