@@ -8,6 +8,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench import trace as tr
 from bench.contenders import NAMES
@@ -29,6 +30,16 @@ tables by CDC (qbproxy) and reloading them whole (qbproxy-reload, QBPROXY_SYNC_C
            calls against qbproxy-reload's), and stale reads (data older than a write that
            completed before the read began, checked against the fake's history). Writes
            chat.json, chat.md and, with matplotlib, chat-latency.png under --out.
+  assistant  replay a seeded trace of what an MCP-style assistant and community connectors
+           send (bench/assistant.py): node-quickbooks-style queries over all 27 entities
+           (select * / count(*) ... startposition 1 maxresults 1000, reads by id),
+           CompanyInfo, Preferences, projections in pages of 100, SELECT *, Sku FROM Item,
+           the 12 reports with the parameters assistants send, and ~10% writes across
+           entity types each followed by reads of what it changed. Reports upstream calls,
+           CorePlus-metered calls apart from writes (CDC labelled: metering unsure), stale
+           reads of entities (SyncTokens against the fake's history) and of reports (each
+           body against the report recomputed from the fake's write journal), hit and miss
+           latency. Writes assistant.json and assistant.md under --out.
   hitpath  closed-loop load on cached traffic only (a 100-entity query page and entity
            reads) at several concurrencies, qbproxy against nginx serving the same bytes,
            with wrk when installed (else an aiohttp client); and the same page from tables
@@ -44,6 +55,8 @@ examples:
   python -m bench chat --save-trace t.json          # keep the trace to replay it later
   python -m bench chat --trace t.json --contenders qbproxy
   python -m bench chat --realms 2 --sessions 4 --latency-ms 50 --time-scale 0.01
+  python -m bench assistant                         # the assistant trace, same contenders
+  python -m bench assistant --realms 2 --sessions 4 --time-scale 0.01 --contenders direct,qbproxy
   python -m bench hitpath --concurrency 1,8,32 --duration 5
   python -m bench memory --answers 1000000
 
@@ -108,13 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="{chat,hitpath,memory}")
-    d = tr.TraceParams()
+    commands = parser.add_subparsers(dest="command", metavar="{chat,assistant,hitpath,memory}")
     chat = commands.add_parser(
         "chat",
         help="replay chat traffic against direct, nginx, qbproxy and qbproxy-reload",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_replay_options(chat)
+    assistant = commands.add_parser(
+        "assistant",
+        help="replay MCP-assistant traffic (all entities, reports, writes) side by side",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_replay_options(assistant)
+
+    return _add_hitpath(commands, parser)
+
+
+def _add_replay_options(chat: argparse.ArgumentParser) -> None:
+    d = tr.TraceParams()
     chat.add_argument("--realms", type=int, default=d.realms, help="companies in the trace")
     chat.add_argument("--sessions", type=int, default=d.sessions, help="chat sessions")
     chat.add_argument(
@@ -159,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_proxy_options(chat)
 
+
+def _add_hitpath(commands: Any, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     hit = commands.add_parser(
         "hitpath",
         help="closed-loop throughput on cached traffic, qbproxy vs nginx",
@@ -203,7 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     command = " ".join(["python -m bench", shlex.join(args_list)]).strip()
-    if not args_list or args_list[0] not in ("chat", "hitpath", "memory", "-h", "--help"):
+    if not args_list or args_list[0] not in (
+        "chat",
+        "assistant",
+        "hitpath",
+        "memory",
+        "-h",
+        "--help",
+    ):
         args_list = ["chat", *args_list]  # no command: the standard chat comparison
     args = parser.parse_args(args_list)
     if args.command == "hitpath":
@@ -248,8 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
 
-    from bench.chat import ChatOptions, run_chat
+    from bench.chat import ChatOptions, run_assistant, run_chat
     from bench.report import chat_markdown
+    from bench.report_assistant import markdown as assistant_markdown
 
     try:
         params = tr.TraceParams(
@@ -284,9 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         command=command,
     )
-    report = asyncio.run(run_chat(options))
-    print()
-    print(chat_markdown(report))
+    if args.command == "assistant":
+        report = asyncio.run(run_assistant(options))
+        print()
+        print(assistant_markdown(report))
+    else:
+        report = asyncio.run(run_chat(options))
+        print()
+        print(chat_markdown(report))
     for path in report.get("files", []):
         print(f"wrote {path}")
     return 0

@@ -1,5 +1,7 @@
-"""`python -m bench chat`: one trace, replayed against each contender in turn, each in front
-of its own freshly seeded fake Intuit (same seed, same data), then one report."""
+"""`python -m bench chat` and `python -m bench assistant`: one trace, replayed against each
+contender in turn, each in front of its own freshly seeded fake Intuit (same seed, same
+data), then one report. The two modes differ only in the trace and in what is judged: the
+assistant run also keeps the fake's write journal and checks every report read against it."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from yarl import URL
 
 from bench import report as rep
 from bench import trace as tr
 from bench.common import fake_intuit, machine, optional, rss_mb
 from bench.contenders import CACHE_HEADER, NAMES, ProxySettings, Unavailable, start
 from bench.replay import Replayer
+from bench.staleness import Memo, stale_reports
 
 INTUIT_RPM = 500  # Intuit's requests a minute per realm (qbo-api.md "Limits")
 INTUIT_CONCURRENCY = 10
@@ -66,8 +70,27 @@ def _progress(
     return (lambda: bar.update(1)), bar.close
 
 
+def app_queries(trace: tr.Trace) -> frozenset[str]:
+    """The query texts the trace itself sends (as the fake logs them, decoded)."""
+    out = set()
+    for call in trace.calls():
+        if call.op != "query":
+            continue
+        if call.body is not None:
+            out.add(call.body)
+        else:
+            text = URL(call.path, encoded=True).query.get("query")
+            if text is not None:
+                out.add(text)
+    return frozenset(out)
+
+
 async def run_contender(
-    name: str, trace: tr.Trace, options: ChatOptions, log: Callable[[str], None]
+    name: str,
+    trace: tr.Trace,
+    options: ChatOptions,
+    log: Callable[[str], None],
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
     config = trace.company.sandbox_config(
         latency_ms=options.latency_ms,
@@ -87,6 +110,7 @@ async def run_contender(
         extra_env=options.qbproxy_env,
     )
     async with fake_intuit(config) as intuit:
+        journal = intuit.sandbox.start_journal() if trace.kind == "assistant" else None
         try:
             async with start(name, intuit.url, proxy=proxy, cache_valid_seconds=ttl) as running:
                 tick, close = _progress(trace.http_requests(), name, options.progress)
@@ -108,17 +132,47 @@ async def run_contender(
         except Unavailable as exc:
             log(f"  {name}: unavailable: {exc}")
             return {"name": name, "available": False, "reason": str(exc).splitlines()[0]}
-        return rep.contender_report(name, replay, intuit.sandbox, notes)
+        checked = None
+        if journal is not None:
+            clock = intuit.sandbox.clock
+            offset = replay.wall_minus_monotonic_ns
+            checked = stale_reports(
+                replay, journal, lambda ns: clock.at((ns + offset) / 1e9).date(), memo
+            )
+        return rep.contender_report(
+            name,
+            replay,
+            intuit.sandbox,
+            notes,
+            app_queries=app_queries(trace),
+            reports=checked,
+        )
 
 
 async def run_chat(options: ChatOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the comparison; returns the report (also written under out_dir when set)."""
+    """Run the chat comparison; returns the report (also written under out_dir when set)."""
+    return await run_mode("chat", options, log)
+
+
+async def run_assistant(options: ChatOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the assistant comparison (bench/assistant.py's trace); returns the report (also
+    written under out_dir as assistant.json and assistant.md when set)."""
+    return await run_mode("assistant", options, log)
+
+
+async def run_mode(mode: str, options: ChatOptions, log: Callable[[str], None]) -> dict[str, Any]:
     for name in options.contenders:
         if name not in NAMES:
             raise ValueError(f"unknown contender {name!r}; choose from {', '.join(NAMES)}")
     if options.trace_file is not None:
         trace = tr.load(options.trace_file)
+        if trace.kind != mode:
+            raise ValueError(f"{options.trace_file} holds a {trace.kind} trace, not a {mode} one")
         log(f"replaying trace {options.trace_file}")
+    elif mode == "assistant":
+        from bench.assistant import generate
+
+        trace = generate(options.trace)
     else:
         trace = tr.generate(options.trace)
     if options.save_trace is not None:
@@ -126,16 +180,17 @@ async def run_chat(options: ChatOptions, log: Callable[[str], None] = print) -> 
         log(f"trace saved to {options.save_trace}")
     summary = trace.summary()
     log(
-        f"chat trace: {summary['sessions']} sessions, {summary['questions']} questions, "
+        f"{mode} trace: {summary['sessions']} sessions, {summary['questions']} questions, "
         f"{summary['http_requests']} requests over {summary['realms']} realms; "
         f"contenders: {', '.join(options.contenders)}"
     )
     results = []
+    memo: Memo = {}
     for name in options.contenders:
-        results.append(await run_contender(name, trace, options, log))
+        results.append(await run_contender(name, trace, options, log, memo))
     rep.add_reductions(results)
     report: dict[str, Any] = {
-        "mode": "chat",
+        "mode": mode,
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": options.command,
         "machine": machine(),
@@ -152,8 +207,15 @@ async def run_chat(options: ChatOptions, log: Callable[[str], None] = print) -> 
         "trace": summary,
         "contenders": results,
     }
-    report["floor"] = rep.floor(results, len(trace.company.realms))
     report["cdc_vs_reload"] = rep.cdc_vs_reload(results)
+    if mode == "assistant":
+        from bench import report_assistant as ra
+
+        report["floor"] = ra.floor(results, trace)
+        report["targets"] = ra.targets(results)
+        _write(report, options, "assistant", ra.markdown)
+        return report
+    report["floor"] = rep.floor(results, len(trace.company.realms))
     report["targets"] = rep.chat_targets(results)
     if options.out_dir is not None:
         out = options.out_dir
@@ -167,3 +229,18 @@ async def run_chat(options: ChatOptions, log: Callable[[str], None] = print) -> 
             [str(chart)] if chart else []
         )
     return report
+
+
+def _write(
+    report: dict[str, Any],
+    options: ChatOptions,
+    stem: str,
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    if options.out_dir is None:
+        return
+    out = options.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_bytes(orjson.dumps(rep.public(report), option=orjson.OPT_INDENT_2))
+    (out / f"{stem}.md").write_text(markdown(report) + "\n")
+    report["files"] = [str(out / f"{stem}.json"), str(out / f"{stem}.md")]

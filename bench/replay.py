@@ -1,14 +1,17 @@
-"""Replay a chat trace against one base URL as the apps would send it, open loop: each session
-asks its questions at their (scaled) times, or as soon as its previous answer came back.
+"""Replay a trace (chat or assistant) against one base URL as the apps would send it, open
+loop: each session asks its questions at their (scaled) times, or as soon as its previous
+answer came back.
 
 Every HTTP exchange is recorded with `time.monotonic_ns()` at send and at the end of the
 body (the clock of the fake Intuit's history, which runs in this process), its status, the
-cache header and, for reads, the (entity, Id, SyncToken) of every document returned.
+cache header and, for reads, the (entity, Id, SyncToken) of every document returned; for a
+report, a digest of the body without `Header.Time` (checked against the fake's journal).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,11 +19,12 @@ from typing import Any
 
 import aiohttp
 import orjson
+from fake_intuit.catalog import NAMES
 from yarl import URL
 
-from bench.trace import WRITE_OPS, Call, Question, Session, Trace
+from bench.trace import CREATED, WRITE_OPS, Call, Question, Session, Trace
 
-ENTITIES = ("Customer", "Invoice", "Payment")
+ENTITIES = NAMES  # every entity the fake keeps, CompanyInfo and Preferences included
 RETRIES_ON_429 = 3
 DocRef = tuple[str, str, str]  # (entity, Id, SyncToken)
 
@@ -32,7 +36,7 @@ class Exchange:
     session: int
     question: int
     realm: str
-    kind: str  # query | read | write
+    kind: str  # query | read | report | write
     op: str  # the trace op it belongs to
     method: str
     status: int  # 0: no answer (connection error, timeout)
@@ -42,6 +46,8 @@ class Exchange:
     throttled: int = 0
     docs: list[DocRef] = field(default_factory=list)
     error: str | None = None
+    path: str = ""  # reports: what was asked (the report name and parameters)
+    digest: str | None = None  # reports: report_digest(body) of a 200 answer
 
     @property
     def ms(self) -> float:
@@ -66,6 +72,15 @@ class Replay:
     start_ns: int
     end_ns: int
     skipped_writes: int = 0  # e.g. a payment for an invoice the app saw already paid
+    wall_minus_monotonic_ns: int = 0  # time.time_ns() - time.monotonic_ns() at the start
+    skipped_reads: int = 0  # reads of what a write created, when the write failed
+
+
+def report_digest(body: Any) -> str:
+    """What a report says, apart from when it was computed (`Header.Time`)."""
+    if isinstance(body, dict) and isinstance(body.get("Header"), dict):
+        body = body | {"Header": {k: v for k, v in body["Header"].items() if k != "Time"}}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def docs_of(body: Any) -> list[DocRef]:
@@ -106,6 +121,7 @@ class Replayer:
         self.exchanges: list[Exchange] = []
         self.questions: list[Asked] = []
         self.skipped_writes = 0
+        self.skipped_reads = 0
 
     async def run(self) -> Replay:
         connector = aiohttp.TCPConnector(limit=self.limit, force_close=False)
@@ -113,11 +129,20 @@ class Replayer:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             self.http = http
             start_ns = time.monotonic_ns()
+            offset = time.time_ns() - start_ns
             async with asyncio.TaskGroup() as group:
                 for session in self.trace.sessions:
                     group.create_task(self._session(session, start_ns))
             end_ns = time.monotonic_ns()
-        return Replay(self.exchanges, self.questions, start_ns, end_ns, self.skipped_writes)
+        return Replay(
+            self.exchanges,
+            self.questions,
+            start_ns,
+            end_ns,
+            self.skipped_writes,
+            offset,
+            self.skipped_reads,
+        )
 
     async def _session(self, session: Session, start_ns: int) -> None:
         for number, question in enumerate(session.questions):
@@ -140,11 +165,20 @@ class Replayer:
             )
 
     async def _question(self, session: Session, number: int, question: Question) -> None:
+        created: dict[str, str] = {}  # the Id a write of this question created
         for step in question.steps:
-            await asyncio.gather(*(self._call(session, number, call) for call in step))
+            await asyncio.gather(*(self._call(session, number, call, created) for call in step))
 
-    async def _call(self, session: Session, number: int, call: Call) -> None:
+    async def _call(
+        self, session: Session, number: int, call: Call, created: dict[str, str]
+    ) -> None:
         if call.op not in WRITE_OPS:
+            path = call.path
+            if CREATED in path:
+                if "Id" not in created:
+                    self.skipped_reads += 1  # the write failed: nothing to look at
+                    return
+                path = path.replace(CREATED, created["Id"])
             body = call.body.encode() if call.body is not None else None
             headers = {"Content-Type": "application/text"} if body is not None else {}
             await self._exchange(
@@ -153,14 +187,16 @@ class Replayer:
                 kind=call.op,
                 op=call.op,
                 method=call.method,
-                path=call.path,
+                path=path,
                 body=body,
                 headers=headers,
             )
             return
-        await self._write(session, number, call)
+        await self._write(session, number, call, created)
 
-    async def _write(self, session: Session, number: int, call: Call) -> None:
+    async def _write(
+        self, session: Session, number: int, call: Call, created: dict[str, str]
+    ) -> None:
         """Read what the write needs through the contender, as the app would, then post."""
         doc: dict[str, Any] | None = None
         if call.read_path is not None:
@@ -174,7 +210,7 @@ class Replayer:
                 body=None,
                 headers={},
             )
-            entity = "Customer" if call.op == "update_customer" else "Invoice"
+            entity = _read_entity(call)
             if read.status == 200 and isinstance(payload, dict):
                 found = payload.get(entity)
                 doc = found if isinstance(found, dict) else None
@@ -186,7 +222,7 @@ class Replayer:
             self.skipped_writes += 1
             return
         headers = {"Content-Type": "application/json"}
-        await self._exchange(
+        written, answer = await self._exchange(
             session,
             number,
             kind="write",
@@ -196,6 +232,10 @@ class Replayer:
             body=orjson.dumps(body),
             headers=headers,
         )
+        if written.status == 200 and isinstance(answer, dict) and call.entity:
+            made = answer.get(call.entity)
+            if isinstance(made, dict) and "Id" in made:
+                created["Id"] = str(made["Id"])
 
     async def _exchange(
         self,
@@ -233,12 +273,16 @@ class Replayer:
         end = time.monotonic_ns()
         payload: Any = None
         docs: list[DocRef] = []
-        if status == 200 and kind != "write":
+        digest = None
+        if status == 200:
             try:
                 payload = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 payload = None
-            docs = docs_of(payload)
+            if kind == "report":
+                digest = report_digest(payload)
+            elif kind != "write":
+                docs = docs_of(payload)
         exchange = Exchange(
             session.id,
             number,
@@ -253,13 +297,24 @@ class Replayer:
             throttled,
             docs,
             error,
+            path if kind == "report" else "",
+            digest,
         )
         self.exchanges.append(exchange)
         self.on_exchange()
         return exchange, payload
 
 
+def _read_entity(call: Call) -> str:
+    """The entity a write reads first (`read_path`)."""
+    if call.op == "write":
+        return str(call.data["read_entity"])
+    return "Customer" if call.op == "update_customer" else "Invoice"
+
+
 def _write_body(call: Call, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if call.op == "write":
+        return _recipe(call, doc)
     if call.op == "create_invoice":
         return dict(call.data)
     if call.op == "update_customer":
@@ -283,3 +338,21 @@ def _write_body(call: Call, doc: dict[str, Any] | None) -> dict[str, Any] | None
             ],
         }
     raise AssertionError(call.op)
+
+
+def _recipe(call: Call, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The assistant trace's writes: `create` posts `body` as it is; `sparse_update` adds the
+    Id and the SyncToken just read; `pay_bill` pays `share` of the bill's balance just read."""
+    recipe, body = call.data["recipe"], dict(call.data["body"])
+    if recipe == "create":
+        return body
+    assert doc is not None
+    if recipe == "sparse_update":
+        return {"Id": str(doc["Id"]), "SyncToken": doc["SyncToken"], "sparse": True, **body}
+    if recipe == "pay_bill":
+        amount = round(float(doc.get("Balance", 0)) * float(call.data["share"]), 2)
+        if amount <= 0:
+            return None  # the app sees the bill paid already
+        line = {"Amount": amount, "LinkedTxn": [{"TxnId": str(doc["Id"]), "TxnType": "Bill"}]}
+        return body | {"TotalAmt": amount, "Line": [line]}
+    raise AssertionError(recipe)

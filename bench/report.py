@@ -1,12 +1,13 @@
-"""What a chat replay showed, per contender: upstream calls from the fake Intuit's own log,
-latency by hit and miss, throughput, 429s and stale reads checked against the fake's
-history; then a markdown table, a JSON file and (with matplotlib) a latency chart."""
+"""What a replay (chat or assistant) showed, per contender: upstream calls from the fake
+Intuit's own log (CorePlus-metered ones apart), latency by hit and miss, throughput, 429s and
+stale reads checked against the fake's history (reports against its journal); then a
+markdown table, a JSON file and (with matplotlib) a latency chart."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fake_intuit import Sandbox
 from bench.common import optional, summarize
 from bench.contenders import QBPROXY_CDC, cache_class
 from bench.replay import Exchange, Replay
+from bench.staleness import ReportCheck
 
 _LOAD_PAGE = re.compile(r"\bSTARTPOSITION\s+\d+\s+MAXRESULTS\s+1000\b", re.IGNORECASE)
 _NEVER = 2**63  # a version no completed write accounts for
@@ -103,16 +105,44 @@ def stale_reads(replay: Replay, history: History) -> tuple[int, int, int, list[S
 
 
 # Purposes of upstream calls, in the order the report lists them.
-PURPOSES = ("writes", "table_load_pages", "cdc", "queries", "entity_reads", "other")
+PURPOSES = ("writes", "table_load_pages", "cdc", "queries", "entity_reads", "reports", "other")
+# Intuit's App Partner Program meters data-out "CorePlus" calls: reads (CompanyInfo and
+# Preferences are reads in the fake's log), queries, reports; only successful ones count
+# (qbo-api.md "Metering"). Writes are "Core" (not metered); whether CDC is: unsure.
+METERED_KINDS = frozenset({"read", "query", "report"})
 
 
-def upstream_breakdown(sandbox: Sandbox) -> dict[str, int]:
+def metering(sandbox: Sandbox) -> dict[str, int]:
+    """Upstream calls as Intuit would bill them: CorePlus (successful reads, queries,
+    reports), CDC apart (metering unsure), Core writes (batch counted with them)."""
+    out = {"coreplus": 0, "cdc_unsure": 0, "core_writes": 0, "unsuccessful": 0}
+    for call in sandbox.calls:
+        if call.status is None or not 200 <= call.status < 300:
+            out["unsuccessful"] += 1
+        elif call.kind in METERED_KINDS:
+            out["coreplus"] += 1
+        elif call.kind == "cdc":
+            out["cdc_unsure"] += 1
+        elif call.kind in ("write", "batch"):
+            out["core_writes"] += 1
+    return out
+
+
+def upstream_breakdown(
+    sandbox: Sandbox, app_queries: Collection[str] = frozenset()
+) -> dict[str, int]:
     """What reached the fake Intuit, by purpose (every key of PURPOSES): a proxy's whole-table
-    load pages (`... STARTPOSITION n MAXRESULTS 1000`, which the trace itself never sends)
-    apart from other queries, and its CDC calls apart from both."""
+    load pages (`... STARTPOSITION n MAXRESULTS 1000` that the trace itself does not send:
+    `app_queries` are the query texts it does) apart from other queries, and its CDC calls
+    apart from both."""
     out: Counter[str] = Counter()
     for call in sandbox.calls:
-        if call.kind == "query" and call.query and _LOAD_PAGE.search(call.query):
+        if (
+            call.kind == "query"
+            and call.query
+            and call.query not in app_queries
+            and _LOAD_PAGE.search(call.query)
+        ):
             out["table_load_pages"] += 1
         elif call.kind == "query":
             out["queries"] += 1
@@ -122,6 +152,8 @@ def upstream_breakdown(sandbox: Sandbox) -> dict[str, int]:
             out["writes"] += 1
         elif call.kind == "cdc":
             out["cdc"] += 1
+        elif call.kind == "report":
+            out["reports"] += 1
         else:
             out["other"] += 1
     return {purpose: out[purpose] for purpose in PURPOSES}
@@ -129,8 +161,15 @@ def upstream_breakdown(sandbox: Sandbox) -> dict[str, int]:
 
 # -- per contender ------------------------------------------------------------------------------
 def contender_report(
-    name: str, replay: Replay, sandbox: Sandbox, notes: Mapping[str, object] | None = None
+    name: str,
+    replay: Replay,
+    sandbox: Sandbox,
+    notes: Mapping[str, object] | None = None,
+    *,
+    app_queries: Collection[str] = frozenset(),
+    reports: ReportCheck | None = None,
 ) -> dict[str, Any]:
+    """One contender's figures; `reports` adds the report staleness check (assistant)."""
     reads = [e for e in replay.exchanges if e.kind != "write" and e.status != 0]
     writes = [e for e in replay.exchanges if e.kind == "write"]
     by_class: dict[str, list[Exchange]] = defaultdict(list)
@@ -139,7 +178,7 @@ def contender_report(
     seconds = max(1e-9, (replay.end_ns - replay.start_ns) / 1e9)
     stale_n, stale_docs, checked, examples = stale_reads(replay, sandbox.history)
     throttled_by_intuit = sum(1 for c in sandbox.calls if c.status == 429)
-    return {
+    out = {
         "name": name,
         "available": True,
         "notes": dict(notes or {}),
@@ -156,9 +195,11 @@ def contender_report(
             "read": sandbox.count("read"),
             "write": sandbox.count("write"),
             "cdc": sandbox.count("cdc"),
-            "other": sandbox.count("other") + sandbox.count("batch") + sandbox.count("report"),
+            "report": sandbox.count("report"),
+            "other": sandbox.count("other") + sandbox.count("batch"),
         },
-        "upstream_breakdown": upstream_breakdown(sandbox),
+        "metering": metering(sandbox),
+        "upstream_breakdown": upstream_breakdown(sandbox, app_queries),
         "cache": {k: len(v) for k, v in sorted(by_class.items())},
         "hit_ratio": round(len(by_class["hit"]) / len(reads), 4) if reads else None,
         "latency_ms": {
@@ -185,6 +226,18 @@ def contender_report(
         "stale_examples": [_stale(e) for e in examples],
         "_latencies": sorted(e.ms for e in reads),
     }
+    if reports is not None:
+        out["entity_stale_reads"] = stale_n
+        out["stale_reads"] = stale_n + reports.stale
+        out["reports"] = {
+            "read": sum(1 for e in reads if e.kind == "report"),
+            "checked": reports.checked,
+            "stale": reports.stale,
+            "unmatched": reports.unmatched,
+            "examples": reports.examples,
+        }
+        out["skipped_reads"] = replay.skipped_reads
+    return out
 
 
 def _stale(s: Stale) -> dict[str, Any]:
@@ -406,6 +459,7 @@ _PURPOSE_HEADINGS = {
     "cdc": "CDC calls",
     "queries": "queries",
     "entity_reads": "entity reads",
+    "reports": "reports",
     "other": "other",
 }
 

@@ -27,13 +27,21 @@ import orjson
 from fake_intuit import Sandbox, SandboxConfig
 
 FORMAT = "qbproxy-bench-chat-trace"
+FORMATS = {"chat": FORMAT, "assistant": "qbproxy-bench-assistant-trace"}
 VERSION = 1
 # "Today" of the fake companies: fixed, so that date filters in a saved trace keep meaning.
 ANCHOR = "2025-06-02T17:00:00+00:00"
 COMPANY_OFFSET = dt.timezone(dt.timedelta(hours=-7))  # SandboxConfig's default offset
 
-Op = Literal["query", "read", "create_invoice", "receive_payment", "update_customer"]
-WRITE_OPS: tuple[Op, ...] = ("create_invoice", "receive_payment", "update_customer")
+# `report` (GET reports/{Name}) and `write` (a write of any entity, `data["recipe"]` says how
+# its body is made) are the assistant trace's (bench/assistant.py).
+Op = Literal[
+    "query", "read", "report", "create_invoice", "receive_payment", "update_customer", "write"
+]
+WRITE_OPS: tuple[Op, ...] = ("create_invoice", "receive_payment", "update_customer", "write")
+READ_OPS: tuple[Op, ...] = ("query", "read", "report")
+# In a path, the Id the question's write created (an assistant reads what it just made).
+CREATED = "{created}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,7 @@ class Trace:
     params: TraceParams
     company: Company
     sessions: list[Session]
+    kind: str = "chat"  # or "assistant"
 
     def questions(self) -> Iterator[Question]:
         for session in self.sessions:
@@ -144,6 +153,7 @@ class Trace:
         questions = list(self.questions())
         ops = Counter(c.op for c in self.calls())
         return {
+            "kind": self.kind,
             "realms": len(self.company.realms),
             "sessions": len(self.sessions),
             "questions": len(questions),
@@ -550,7 +560,7 @@ def generate(params: TraceParams) -> Trace:
 # -- file ---------------------------------------------------------------------------------------
 def to_json(trace: Trace) -> bytes:
     doc = {
-        "format": FORMAT,
+        "format": FORMATS[trace.kind],
         "version": VERSION,
         "params": asdict(trace.params),
         "company": asdict(trace.company),
@@ -562,8 +572,9 @@ def to_json(trace: Trace) -> bytes:
 
 def from_json(raw: bytes) -> Trace:
     doc = orjson.loads(raw)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"not a {FORMAT} file")
+    kinds = {fmt: kind for kind, fmt in FORMATS.items()}
+    if not isinstance(doc, dict) or doc.get("format") not in kinds:
+        raise ValueError(f"not a {' or '.join(FORMATS.values())} file")
     if doc.get("version") != VERSION:
         raise ValueError(f"trace version {doc.get('version')} is not {VERSION}")
     company = doc["company"]
@@ -580,7 +591,7 @@ def from_json(raw: bytes) -> Trace:
         )
         for s in doc["sessions"]
     ]
-    return Trace(TraceParams(**doc["params"]), Company(**company), sessions)
+    return Trace(TraceParams(**doc["params"]), Company(**company), sessions, kinds[doc["format"]])
 
 
 def save(trace: Trace, path: Path) -> None:

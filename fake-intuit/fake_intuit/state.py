@@ -18,6 +18,7 @@ from fake_intuit.catalog import SPECS
 from fake_intuit.config import CompanyClock, SandboxConfig
 from fake_intuit.data import SEGMENTS, Doc, RealmData, seed_realm
 from fake_intuit.faults import Call, CallKind, Faults, Gate, Match, Stage
+from fake_intuit.journal import Journal
 from fake_intuit.seed_more import seed_more
 from fake_intuit.webhooks import cloudevents_body, legacy_body, sign
 from fake_intuit.writes import Writer, WriteResult, snapshot
@@ -59,6 +60,9 @@ class Sandbox:
         # benchmark compares a read's SyncToken with the one current when it was sent.
         self.history: dict[HistoryKey, list[tuple[int, str | None]]] = defaultdict(list)
         self.faults = Faults()
+        # Off unless start_journal(): every applied write's documents, for benchmarks and
+        # tests that rebuild a past state (e.g. the report a read should have seen).
+        self.journal: Journal | None = None
         self.inflight: dict[str, int] = defaultdict(int)
         self.windows: dict[str, deque[float]] = defaultdict(deque)
         self.idempotent: dict[tuple[str, str], tuple[int, bytes]] = {}  # requestid replays
@@ -115,6 +119,12 @@ class Sandbox:
             current = token
         return current
 
+    def start_journal(self) -> Journal:
+        """Record every write from now on (`Sandbox.journal`); Intuit's behaviour is
+        unchanged. Returns the journal."""
+        self.journal = Journal(self.realms)
+        return self.journal
+
     def count(
         self, kind: CallKind | None = None, realm: str | None = None, entity: str | None = None
     ) -> int:
@@ -150,6 +160,8 @@ class Sandbox:
         for ent, id_ in result.changed:
             doc = data.docs[ent].get(id_)
             self.history[(realm, ent, id_)].append((stamp, doc["SyncToken"] if doc else None))
+        if self.journal is not None:
+            self.journal.record(realm, stamp, data, result.changed)
         if not SPECS[result.entity].webhooks:  # not Attachable, CompanyInfo, TaxCode, TaxRate
             return result
         self.notify(

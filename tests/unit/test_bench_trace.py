@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fake_intuit import Sandbox, SandboxConfig
+from fake_intuit.catalog import NAMES as CATALOG
+from fake_intuit.journal import report as journal_report
+from fake_intuit.routes import answer_query
+from yarl import URL
 
 from bench import trace as tr
+from bench.assistant import ENTITIES, REPORTS
+from bench.assistant import generate as generate_assistant
 from bench.contenders import cache_class
 from bench.hitpath import parse_wrk, wrk_script
 from bench.nginx import config as nginx_config
-from bench.replay import Exchange, Replay, docs_of
+from bench.replay import Exchange, Replay, docs_of, report_digest
 from bench.report import stale_reads
+from bench.staleness import stale_reports
 
 SMALL = tr.TraceParams(
     realms=3,
@@ -207,3 +219,231 @@ Transfer/sec:    800.00MB
     script = wrk_script(["/a", "/b"], {"Authorization": "Bearer t"})
     assert 'wrk.headers["Authorization"] = "Bearer t"' in script
     assert '"/a", "/b"' in script
+
+
+# -- the assistant trace -------------------------------------------------------------------------
+ASSISTANT = tr.TraceParams(
+    realms=3,
+    sessions=12,
+    seed=7,
+    customers_per_realm=25,
+    invoices_per_realm=50,
+    payments_per_realm=20,
+)
+# What each write changes, written down apart from the generator (qbo-api.md "Entities" and
+# design.md's dependency examples): the trace must read each of these after the write.
+WRITE_CHANGES = {
+    "create_bill": {"Bill", "Vendor", "Account", "report"},
+    "pay_bill": {"BillPayment", "Bill", "Vendor", "Account", "report"},
+    "create_invoice": {"Invoice", "Customer", "report"},
+    "receive_payment": {"Payment", "Invoice", "Customer", "report"},
+    "create_vendor": {"Vendor"},
+    "update_vendor": {"Vendor"},
+    "create_item": {"Item"},
+    "create_journal_entry": {"JournalEntry", "Account", "report"},
+    "create_purchase": {"Purchase", "Account", "report"},
+    "create_sales_receipt": {"SalesReceipt", "Item", "Account", "report"},
+    "create_estimate": {"Estimate"},
+    "create_credit_memo": {"CreditMemo", "Customer", "report"},
+    "update_customer": {"Customer"},
+    "create_transfer": {"Transfer", "Account", "report"},
+    "create_vendor_credit": {"VendorCredit", "Vendor", "report"},
+    "create_purchase_order": {"PurchaseOrder"},
+    "create_time_activity": {"TimeActivity"},
+}
+
+
+@pytest.fixture(scope="module")
+def assistant() -> tr.Trace:
+    return generate_assistant(ASSISTANT)
+
+
+def _entity_of(call: tr.Call) -> str | None:
+    """The entity a read or query looks at, by its canonical name."""
+    if call.op == "read":
+        return call.entity
+    text = call.body or parse_qs(urlsplit(call.path).query)["query"][0]
+    word = text.replace(",", " ").split()
+    name = word[[w.lower() for w in word].index("from") + 1]
+    return next(e for e in CATALOG if e.lower() == name.lower())
+
+
+def test_assistant_trace_is_seeded(assistant: tr.Trace) -> None:
+    assert tr.to_json(generate_assistant(ASSISTANT)) == tr.to_json(assistant)
+    other = generate_assistant(dataclasses.replace(ASSISTANT, seed=8))
+    assert tr.to_json(other) != tr.to_json(assistant)
+    assert assistant.kind == "assistant"
+    assert tr.to_json(assistant).count(b"qbproxy-bench-assistant-trace") == 1
+
+
+def test_assistant_trace_round_trips(assistant: tr.Trace, tmp_path: Path) -> None:
+    path = tmp_path / "assistant.json"
+    tr.save(assistant, path)
+    assert tr.load(path) == assistant
+
+
+def test_assistant_trace_covers_every_entity_and_report(assistant: tr.Trace) -> None:
+    reads = [c for c in assistant.calls() if c.op in ("read", "query")]
+    assert {_entity_of(c) for c in reads} >= set(ENTITIES) | {"CompanyInfo", "Preferences"}
+    assert len(ENTITIES) == 27
+    reports = {c.entity for c in assistant.calls() if c.op == "report"}
+    assert reports == set(REPORTS)
+    assert len(REPORTS) == 12
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.3])
+def test_assistant_mix(share: float) -> None:
+    trace = generate_assistant(dataclasses.replace(ASSISTANT, write_share=share))
+    questions = list(trace.questions())
+    assert sum(q.writes for q in questions) == round(share * len(questions))
+    ops = Counter(c.op for c in trace.calls())
+    reads = ops["read"] + ops["query"] + ops["report"]
+    assert 0.15 < ops["report"] / reads < 0.5
+    assert ops["read"] / reads > 0.15
+    assert ops["query"] / reads > 0.25
+    assert {s.app for s in trace.sessions} == {"mcp-assistant", "connector"}
+
+
+def test_assistant_sends_what_node_quickbooks_and_connectors_send(assistant: tr.Trace) -> None:
+    paths = [c.path for c in assistant.calls()]
+    node = [p for p in paths if "format=json" in p]
+    assert any(
+        "query=select%20*%20from%20vendor%20startposition%201%20maxresults%201000&" in p
+        for p in node
+    )
+    assert any("query=select%20count(*)%20from%20bill%20startposition%201" in p for p in node)
+    assert any("%20where%20VendorRef%20%3D%20%27" in p for p in node)
+    assert any("/companyinfo/" in p for p in node)
+    assert any(p.split("?")[0].endswith("/preferences") for p in node)
+    report_paths = [c.path for c in assistant.calls() if c.op == "report"]
+    for param in ("date_macro", "start_date", "accounting_method", "summarize_column_by"):
+        assert any(f"{param}=" in p for p in report_paths), param
+    assert any("days_per_aging_period=30" in p for p in report_paths)
+    assert any("&&minorversion=" in p for p in report_paths)  # node's reportCriteria
+    texts = [parse_qs(urlsplit(p).query).get("query", [""])[0] for p in paths]
+    assert any(
+        t.startswith("SELECT Id, DisplayName FROM Vendor STARTPOSITION 1 MAXRESULTS 100")
+        for t in texts
+    )
+    assert any(c.body and c.body.startswith("SELECT *, Sku FROM Item") for c in assistant.calls())
+
+
+def test_every_assistant_write_is_followed_by_reads_of_what_it_changes() -> None:
+    trace = generate_assistant(dataclasses.replace(ASSISTANT, sessions=30, write_share=0.4))
+    seen = set()
+    for q in (q for q in trace.questions() if q.writes):
+        assert len(q.steps[0]) == 1
+        assert q.steps[0][0].op in tr.WRITE_OPS
+        write = q.steps[0][0]
+        later = [c for step in q.steps[1:] for c in step]
+        assert all(c.op in tr.READ_OPS for c in later)
+        looked_at = {_entity_of(c) for c in later if c.op != "report"}
+        if any(c.op == "report" for c in later):
+            looked_at.add("report")
+        assert WRITE_CHANGES[q.intent] <= looked_at, q.intent
+        # the document itself: by the Id the write made, or the one it updated
+        assert any(
+            c.op == "read" and c.entity == write.entity and c.id in (tr.CREATED, write.id)
+            for c in later
+        ), q.intent
+        seen.add(q.intent)
+    assert len(seen) >= 12
+
+
+def test_every_assistant_request_is_answered_by_the_fake(assistant: tr.Trace) -> None:
+    """Queries parse and run, reads find their document, reports compute, on the data the
+    trace was drawn from (writes are checked against the fake in the smoke test)."""
+    sandbox = Sandbox(assistant.company.sandbox_config())
+    for session in assistant.sessions:
+        for call in (c for q in session.questions for s in q.steps for c in s):
+            url = URL(call.path, encoded=True)
+            if call.op == "query":
+                text = call.body or url.query["query"]
+                answer_query(sandbox, session.realm, text)
+            elif call.op == "read" and call.id not in (None, tr.CREATED, session.realm):
+                assert call.entity is not None
+                assert sandbox.get(session.realm, call.entity, call.id) is not None, call.path
+            elif call.op == "report":
+                body = journal_report(
+                    sandbox.realms[session.realm],
+                    url.name,
+                    list(url.query.items()),
+                    dt.date(2025, 6, 2),
+                )
+                assert body["Header"]["ReportName"] == url.name
+
+
+# -- report staleness ----------------------------------------------------------------------------
+def _bill(vendor: str, amount: float) -> dict[str, Any]:
+    line = {
+        "Amount": amount,
+        "DetailType": "AccountBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "17"}},
+    }
+    return {"VendorRef": {"value": vendor}, "TxnDate": "2025-06-02", "Line": [line]}
+
+
+def test_journal_rebuilds_the_state_reports_are_computed_from() -> None:
+    sandbox = Sandbox(SandboxConfig(realms=("1",), seed=3))
+    journal = sandbox.start_journal()
+    vendor = next(v["Id"] for v in sandbox.entities("1", "Vendor") if v["Active"])
+    params = [("report_date", "2025-06-02")]
+    day = dt.date(2025, 6, 2)
+    before = journal_report(sandbox.realms["1"], "AgedPayables", params, day)
+    for amount in (100.0, 250.5):
+        sandbox.write("1", "Bill", "create", _bill(vendor, amount))
+    current = sandbox.get("1", "Vendor", vendor)
+    assert current is not None
+    update = {"Id": vendor, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "x"}
+    sandbox.write("1", "Vendor", "update", update)
+    live = journal_report(sandbox.realms["1"], "AgedPayables", params, day)
+    states = {
+        v: journal_report(state, "AgedPayables", params, day) for v, state in journal.states("1")
+    }
+    assert sorted(states) == [0, 1, 2, 3]
+    assert states[0] == before
+    assert states[3] == live
+    assert states[1] != states[0]
+    assert states[2] != states[1]
+    assert (
+        sandbox.realms["1"].docs["Bill"]
+        == next(s for v, s in journal.states("1") if v == 3).docs["Bill"]
+    )
+
+
+def test_report_checker_tells_fresh_stale_and_unmatched_apart() -> None:
+    sandbox = Sandbox(SandboxConfig(realms=("1",), seed=3))
+    journal = sandbox.start_journal()
+    vendor = next(v["Id"] for v in sandbox.entities("1", "Vendor") if v["Active"])
+    path = "/v3/company/1/reports/AgedPayables?report_date=2025-06-02&&minorversion=75&format=json"
+    day = dt.date(2025, 6, 2)
+
+    def digest() -> str:
+        return report_digest(
+            journal_report(
+                sandbox.realms["1"], "AgedPayables", [("report_date", "2025-06-02")], day
+            )
+        )
+
+    old = digest()
+    start = time.monotonic_ns()
+    sandbox.write("1", "Bill", "create", _bill(vendor, 500.0))
+    written = time.monotonic_ns()
+    new = digest()
+
+    def report_read(begin: int, end: int, answer: str) -> Exchange:
+        return Exchange(
+            0, 0, "1", "report", "report", "GET", 200, "HIT", begin, end, path=path, digest=answer
+        )
+
+    exchanges = [
+        Exchange(0, 0, "1", "write", "write", "POST", 200, "", start, written + 10),
+        report_read(start + 1, written + 5, old),  # began before the write completed: fine
+        report_read(written + 20, written + 30, new),  # fresh
+        report_read(written + 40, written + 50, old),  # stale: lacks the completed write
+        report_read(written + 60, written + 70, "0" * 64),  # no state ever said this
+    ]
+    replay = Replay(exchanges, [], start - 1, written + 100)
+    check = stale_reports(replay, journal, lambda _ns: day)
+    assert (check.checked, check.stale, check.unmatched) == (4, 1, 1)
+    assert [e["verdict"] for e in check.examples] == ["stale", "unmatched"]
