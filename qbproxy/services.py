@@ -13,6 +13,7 @@ from aiohttp import web
 
 from qbproxy.config import Settings
 from qbproxy.core.in_use import Demand
+from qbproxy.core.inactive import Rule
 from qbproxy.core.memory import Memory
 from qbproxy.core.policy import Windows
 from qbproxy.db.pool import Pool
@@ -62,6 +63,9 @@ class Proxy:
     # Report calls to Intuit in flight in this process, by (realm, key): whether the
     # answer landed (single flight, qbproxy/web/reports.py).
     report_flights: dict[tuple[str, str], asyncio.Future[bool]] = field(default_factory=dict)
+    # Intuit's `SELECT *` rule for inactive rows, per name list, as learned from its
+    # answers (qbproxy/core/inactive.py; memory only, relearned after a restart).
+    inactive_rules: dict[str, Rule] = field(default_factory=dict)
     # Monotonic seconds for trust windows; wall clock for Intuit-style `time` fields.
     clock: Callable[[], float] = field(default=time.monotonic)
     wall_clock: Callable[[], dt.datetime] = field(default=_local_now)

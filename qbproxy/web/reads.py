@@ -14,7 +14,7 @@ from typing import assert_never
 
 from aiohttp import web
 
-from qbproxy.core import policy, responses
+from qbproxy.core import inactive, policy, responses
 from qbproxy.core.catalog import Entity, entity_named
 from qbproxy.core.memory import AnswerKey
 from qbproxy.core.policy import (
@@ -46,6 +46,7 @@ from qbproxy.web.relay import (
     STALE,
     Outcome,
     fault,
+    fetch_as_sent,
     forward,
     local_response,
     read_body,
@@ -121,8 +122,9 @@ async def _answer_query(
                 _answered_from_cache(proxy, realm, entity, authorization, saved=cache == HIT)
                 fragment = await query_fragment(proxy, realm, plan)
                 if fragment is None:
-                    log.debug("forwarding: inactive %s rows under an unsure rule", entity.name)
-                    return await relay_fetch(request, proxy, realm, entity, body), MISS
+                    return await _ask_and_learn_rule(
+                        request, proxy, realm, entity, plan, body
+                    ), MISS
                 if remember and facts.table is not None and proxy.memory.enabled:
                     proxy.memory.keep(key, facts.table.generation, fragment)
                 return local_response(
@@ -188,11 +190,20 @@ def compile_text(text: str) -> Plan | Unsupported:
 
 async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes | None:
     """The QueryResponse the cache gives for `plan`, or None when only Intuit can say
-    (an unsure `SELECT *` rule, and inactive rows the two rules disagree on)."""
-    if plan.inactive_probe is not None and await proxy.rows.exists(
-        realm, plan.inactive_probe, plan.probe_args
-    ):
-        return None
+    (a name list whose `SELECT *` rule is not known yet, and inactive rows on which the
+    two rules disagree: qbproxy/core/inactive.py)."""
+    probe = plan.inactive_probe
+    if probe is not None:
+        rule = proxy.inactive_rules.get(plan.entity)
+        if rule == "shown":
+            assert plan.shown is not None
+            plan = plan.shown
+        elif rule is None and await proxy.rows.exists(realm, probe, plan.probe_args):
+            return None
+    return await _fragment(proxy, realm, plan)
+
+
+async def _fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes:
     if plan.count:
         return responses.count_response(await proxy.rows.count(realm, plan.sql, plan.args))
     docs = await proxy.rows.select(realm, plan.sql, plan.args)
@@ -200,6 +211,25 @@ async def query_fragment(proxy: Proxy, realm: str, plan: Plan) -> bytes | None:
         names = frozenset(plan.projection)
         docs = [project(doc, names) for doc in docs]
     return responses.query_response(plan.entity, docs, plan.start_position)
+
+
+async def _ask_and_learn_rule(
+    request: web.Request, proxy: Proxy, realm: str, entity: Entity, plan: Plan, body: bytes | None
+) -> web.Response:
+    """Forward a query only Intuit can answer yet, and learn from its answer whether
+    `SELECT *` on this name list hides inactive rows (qbproxy/core/inactive.py)."""
+    answer = await fetch_as_sent(request, proxy, realm, entity, body)
+    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
+    if answer.status == 200 and plan.shown is not None:
+        hidden = await _fragment(proxy, realm, plan)
+        shown = await _fragment(proxy, realm, plan.shown)
+        rule = inactive.learn(entity.name, answer.body, hidden, shown)
+        if rule is not None and proxy.inactive_rules.setdefault(entity.name, rule) == rule:
+            verb = "hides" if rule == "hidden" else "returns"
+            log.info(
+                "[CACHE] learned from Intuit: SELECT * FROM %s %s inactive rows", entity.name, verb
+            )
+    return relay(answer, MISS)
 
 
 # --- reads by id ---------------------------------------------------------------------

@@ -283,3 +283,30 @@ async def test_postgres_time_is_measured_per_operation(intuit: Intuit, proxy: Ru
     assert observed("count") == 1
     assert observed("fill") == 1  # 30 customers: one page
     assert (observed("state") or 0) >= 2
+
+
+@pytest.mark.parametrize(
+    ("entity", "rule"),
+    [("Vendor", "hidden"), ("Account", "hidden"), ("TaxRate", "shown"), ("TaxCode", "shown")],
+)
+async def test_an_unsure_inactive_rule_is_learned_from_intuits_answer(
+    intuit: Intuit, proxy: Running, entity: str, rule: str
+) -> None:
+    """The fake hides inactive rows of every name list but TaxCode and TaxRate (its
+    documented choice); the proxy, not knowing, forwards once and answers by what Intuit
+    did from then on."""
+    rows = intuit.sandbox.entities(REALM, entity)
+    assert any(not r["Active"] for r in rows)  # the two rules disagree here
+    # The table is loaded (naming Active: answered from the cache at once).
+    await query(proxy, intuit, f"SELECT * FROM {entity} WHERE Active = true")
+    texts = [f"SELECT * FROM {entity}", f"select count(*) from {entity.lower()}"]
+    caches = []
+    for text in texts:
+        expected = await direct(intuit, text)
+        for _ in range(2):
+            cache, answer = await query(proxy, intuit, text)
+            assert answer == expected
+            caches.append(cache)
+    # Forwarded once, when the rule was not known; answered by it from then on.
+    assert caches == ["MISS", "HIT", "HIT", "HIT"]
+    assert proxy.proxy.inactive_rules == {entity: rule}

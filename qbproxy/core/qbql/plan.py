@@ -5,6 +5,7 @@ text used as a cache key. Anything else is `Unsupported` and gets forwarded.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ class Plan:
     # for Active, is inactive. Then the two rules disagree and the query is forwarded.
     inactive_probe: str | None = None
     probe_args: tuple[object, ...] = ()
+    # With a probe: the same query under the other rule (inactive rows shown), to answer
+    # by once Intuit's rule is known (qbproxy/core/inactive.py).
+    shown: Plan | None = None
     # Projection: the lower-cased property names each row keeps (core/projection.py);
     # None for whole documents and counts. Part of `normalized` as well.
     projection: tuple[str, ...] | None = None
@@ -179,8 +183,15 @@ def plan(query: Query) -> Plan:
         normalized=render(canonical),
         inactive_probe=probe,
         probe_args=probe_args,
+        shown=None if probe is None else plan(_naming_both(query)),
         projection=projection,
     )
+
+
+def _naming_both(query: Query) -> Query:
+    """The query with `Active IN (true, false)`: every row, active or not."""
+    both = In("Active", (Bool(True), Bool(False)))
+    return dataclasses.replace(query, where=(*query.where, both))
 
 
 def _selection(select: Selection) -> tuple[Selection, tuple[str, ...] | None]:
