@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from qbproxy.core.catalog import ENTITIES
 from tests.integration.conftest import REALM, Intuit, Running, new_invoice
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
@@ -348,3 +349,56 @@ async def test_node_quickbooks_reads_its_own_writes(intuit: Intuit, proxy: Runni
     assert customer_now == intuit.sandbox.get(REALM, "Customer", cid)
     assert customer_now["CompanyName"] == "Batched Ltd"
     assert [c["Id"] for c in rows(renamed, "Customer")] == [cid]
+
+
+PLURALS = {"Class": "Classes", "TimeActivity": "TimeActivities", "JournalEntry": "JournalEntries"}
+
+
+def every_entity_calls(intuit: Intuit) -> list[Call]:
+    """What Intuit's MCP server asks node-quickbooks for, for every cached entity: the
+    list (`find<Entities>`, `startposition 1 maxresults 1000` appended by the library), a
+    count, one by Id; and getCompanyInfo, getPreferences, and the same as queries."""
+    calls: list[Call] = []
+    for entity in ENTITIES:
+        if entity.singleton:
+            continue
+        plural = PLURALS.get(entity.name, entity.name + "s")
+        first = intuit.sandbox.entities(REALM, entity.name)[0]
+        calls += [
+            [f"find{plural}"],
+            [f"find{plural}", {"count": True}],
+            [f"get{entity.name}", first["Id"]],
+        ]
+    return [
+        *calls,
+        ["getCompanyInfo", REALM],
+        ["getPreferences"],
+        ["findCompanyInfos"],
+        ["findPreferenceses"],
+    ]
+
+
+async def test_node_quickbooks_reads_every_entity_as_intuit_and_repeats_are_hits(
+    intuit: Intuit, proxy: Running
+) -> None:
+    calls = every_entity_calls(intuit)
+    token = intuit.sandbox.token_for(REALM)
+    base = proxy.url("").rstrip("/")
+    expected = answers(await node_quickbooks(intuit.url, calls, token))
+    # Not vacuous: every list and count found rows.
+    for (name, *args), answer in zip(calls, expected, strict=True):
+        if name.startswith("find"):
+            assert answer["QueryResponse"], (name, args, answer)
+
+    first = await node_quickbooks(base, calls, token)
+    assert answers(first) == expected
+    assert set(x_cache(first)) <= HIT_OR_MISS, x_cache(first)
+    loaded = intuit.sandbox.count()
+
+    # Every repeat is answered from the cache, as Intuit answered it.
+    second = await node_quickbooks(base, calls, token)
+    assert answers(second) == expected
+    assert set(x_cache(second)) == {"HIT"}, [
+        (c[0], x) for c, x in zip(calls, x_cache(second), strict=True) if x != "HIT"
+    ]
+    assert intuit.sandbox.count() == loaded

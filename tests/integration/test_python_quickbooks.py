@@ -74,3 +74,48 @@ async def test_python_quickbooks_through_the_proxy(intuit: Intuit, proxy: Runnin
 
     assert await asyncio.to_thread(rename) == first["Id"]
     assert isinstance(invoices, list)
+
+
+# python-quickbooks' class for each cached entity (Class is TrackingClass there).
+LIBRARY_CLASSES = {
+    "Class": "quickbooks.objects.trackingclass.Class",
+    "CompanyInfo": "quickbooks.objects.company_info.CompanyInfo",
+}
+
+
+def library_class(entity: str) -> Any:
+    import importlib
+
+    path = LIBRARY_CLASSES.get(entity, f"quickbooks.objects.{entity.lower()}.{entity}")
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+async def test_python_quickbooks_reads_every_entity_and_repeats_are_hits(
+    intuit: Intuit, proxy: Running
+) -> None:
+    from quickbooks.objects.preferences import Preferences  # type: ignore[import-untyped]
+
+    from qbproxy.core.catalog import ENTITIES
+
+    def read_everything(client: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for entity in ENTITIES:
+            if entity.singleton:
+                continue
+            cls = library_class(entity.name)
+            # `SELECT * FROM X MAXRESULTS 1000` (`SELECT *, Sku FROM Item` for items).
+            listed = [o.to_dict() for o in cls.all(qb=client, max_results=1000)]
+            assert listed, entity.name
+            seen[entity.name] = listed
+            seen[entity.name + " by id"] = cls.get(listed[0]["Id"], qb=client).to_dict()
+        seen["CompanyInfo"] = library_class("CompanyInfo").get(REALM, qb=client).to_dict()
+        seen["Preferences"] = Preferences.get(qb=client).to_dict()
+        return seen
+
+    expected = await asyncio.to_thread(read_everything, client_for(intuit, intuit.url))
+    via_proxy = client_for(intuit, proxy.url("").rstrip("/"))
+    assert await asyncio.to_thread(read_everything, via_proxy) == expected
+    calls = intuit.sandbox.count()
+    assert await asyncio.to_thread(read_everything, via_proxy) == expected
+    assert intuit.sandbox.count() == calls  # every repeat answered from the cache
