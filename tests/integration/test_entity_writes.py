@@ -100,7 +100,9 @@ def writes(intuit: Intuit) -> dict[str, tuple[str, Callable[[], Body]]]:
 
 
 def _token(intuit: Intuit, entity: str, entity_id: str) -> str:
-    token: str = intuit.sandbox.get(REALM, entity, entity_id)["SyncToken"]
+    doc = intuit.sandbox.get(REALM, entity, entity_id)
+    assert doc is not None
+    token: str = doc["SyncToken"]
     return token
 
 
