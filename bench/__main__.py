@@ -197,7 +197,10 @@ def _add_hitpath(commands: Any, parser: argparse.ArgumentParser) -> argparse.Arg
         "--sizes",
         type=_ints,
         default=[1000, 100000],
-        help="customer table sizes; the first gets every concurrency, the others one",
+        help="table sizes; the first gets every concurrency, the others one",
+    )
+    hit.add_argument(
+        "--entity", default="Customer", help="the entity whose table is sized, paged and read"
     )
     hit.add_argument(
         "--client", choices=("auto", "wrk", "aiohttp"), default="auto", help="load generator"
@@ -248,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             duration=args.duration,
             sizes=args.sizes,
+            entity=args.entity,
             client=args.client,
             contenders=[n for n in args.contenders if n != "direct"],
             out_dir=args.out,

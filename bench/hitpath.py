@@ -25,7 +25,6 @@ from bench.common import fake_intuit, find_binary, machine, percentile, rss_mb
 from bench.contenders import CACHE_HEADER, ProxySettings, Running, Unavailable, start
 
 REALM = "9130350000000001"
-PAGE_QUERY = "SELECT * FROM Customer STARTPOSITION 1 MAXRESULTS 100"
 READS = 100  # distinct entities cycled through by the read load
 ANCHOR = dt.datetime(2025, 6, 2, 17, tzinfo=dt.UTC)
 REFERENCE_CONCURRENCY = 8  # design.md's reference point
@@ -36,6 +35,7 @@ class HitpathOptions:
     concurrency: Sequence[int] = (1, 8, 32)
     duration: float = 5.0
     sizes: Sequence[int] = (1000, 100_000)
+    entity: str = "Customer"  # the table sized and paged (any cached entity the fake seeds)
     client: str = "auto"  # auto | wrk | aiohttp
     contenders: Sequence[str] = ("nginx", "qbproxy")
     out_dir: Path | None = Path("bench/results")
@@ -228,25 +228,28 @@ async def _phase(
     config = SandboxConfig(
         realms=(REALM,),
         seed=1,
-        customers_per_realm=size,
+        customers_per_realm=size if options.entity == "Customer" else 10,
         invoices_per_realm=0,
         payments_per_realm=0,
+        entity_counts={} if options.entity == "Customer" else {options.entity: size},
         anchor=ANCHOR,
         max_requests_per_minute_per_realm=10**9,
         max_concurrency_per_realm=10_000,
     )
-    log(f"hitpath: seeding a fake Intuit with {size:,} customers")
+    log(f"hitpath: seeding a fake Intuit with {size:,} rows of {options.entity}")
     phase: dict[str, Any] = {"rows": size, "contenders": {}, "measurements": []}
     async with fake_intuit(config) as intuit, contextlib.AsyncExitStack() as stack:
         sandbox = intuit.sandbox
         token = sandbox.token_for(REALM)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        customers = sandbox.entities(REALM, "Customer")
-        step = max(1, len(customers) // READS)
-        ids = [c["Id"] for c in customers[::step][:READS]]
+        rows = sandbox.entities(REALM, options.entity)
+        step = max(1, len(rows) // READS)
+        ids = [c["Id"] for c in rows[::step][:READS]]
         base = f"/v3/company/{REALM}"
-        page = [f"{base}/query?query={quote(PAGE_QUERY)}&minorversion=75"]
-        reads = [f"{base}/customer/{id_}?minorversion=75" for id_ in ids]
+        text = f"SELECT * FROM {options.entity} STARTPOSITION 1 MAXRESULTS 100"
+        page = [f"{base}/query?query={quote(text)}&minorversion=75"]
+        segment = options.entity.lower()
+        reads = [f"{base}/{segment}/{id_}?minorversion=75" for id_ in ids]
         proxy = ProxySettings(
             dsn=options.dsn,
             workers=options.qbproxy_workers,
@@ -346,7 +349,7 @@ async def run_hitpath(
         "machine": machine(),
         "client": client,
         "duration_s": options.duration,
-        "page_query": PAGE_QUERY,
+        "page_query": f"SELECT * FROM {options.entity} STARTPOSITION 1 MAXRESULTS 100",
         "phases": phases,
     }
     result["targets"] = targets(result, middle)
