@@ -81,8 +81,8 @@ class UpstreamSettings:
     # Callers Intuit has not vouched for (no token, or one not yet accepted for the realm)
     # share this much of the realm's budget, only what no trusted caller waits for; more
     # get the proxy's 429. Their failures never open the circuit.
-    untrusted_concurrency_per_realm: int = 2
-    untrusted_requests_per_minute_per_realm: int = 60
+    untrusted_concurrency_per_realm: int = 3
+    untrusted_requests_per_minute_per_realm: int = 100
     # Longest a request waits for those limits; a longer expected wait gets the proxy's
     # own 429 with Retry-After. 0: never queue.
     max_queue_seconds: float = 10.0

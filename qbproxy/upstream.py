@@ -142,7 +142,7 @@ class Upstream:
             Limits(
                 concurrency=settings.untrusted_concurrency_per_realm,
                 per_minute=settings.untrusted_requests_per_minute_per_realm,
-                max_queue_seconds=0,
+                max_queue_seconds=settings.max_queue_seconds,
             )
         )
         self.circuits = Circuits(
@@ -152,6 +152,7 @@ class Upstream:
         )
         # Per realm, the requests waiting for the limiter, first come first served.
         self._lines: dict[str, deque[asyncio.Event]] = {}
+        self._untrusted_lines: dict[str, deque[asyncio.Event]] = {}
         for state in ("open", "half_open"):
             metrics.circuits.labels(state).set_function(partial(self._circuit_count, state))
         self._base = settings.base_url.rstrip("/")
@@ -377,26 +378,36 @@ class Upstream:
                 self._judge(realm, ticket, probe=verdict.probe)
 
     async def _admit(self, realm: str, entity: str, trusted: bool) -> Go:
-        """Return once the realm may start a call; raise RateLimited when it may not soon."""
+        """Return once the realm may start a call; raise RateLimited when it may not soon.
+
+        A caller Intuit has not vouched for first waits its turn in the realm's untrusted
+        budget, then takes a slot of the realm's only if no trusted caller waits for it."""
+        if trusted:
+            return await self._in_line(self.limiter, self._lines, realm, entity)
+        await self._in_line(self.untrusted, self._untrusted_lines, realm, entity)
         now = self._clock()
-        if not trusted:
-            own = self.untrusted.try_start(realm, now)
-            if isinstance(own, Refuse):
-                self._metrics.throttle_avoided.labels(entity).inc()
-                raise self._refused(realm, own.retry_after, own.reason)
-            shared = self.limiter.try_start(realm, now)
-            if isinstance(shared, Refuse):
-                self.untrusted.cancel(realm, now, now)
-                self._metrics.throttle_avoided.labels(entity).inc()
-                raise self._refused(realm, shared.retry_after, shared.reason)
-            return shared
-        decision = self.limiter.arrive(realm, now)
+        shared = self.limiter.try_start(realm, now)
+        if isinstance(shared, Refuse):
+            self.untrusted.cancel(realm, now, now)
+            self._wake(realm)
+            self._metrics.throttle_avoided.labels(entity).inc()
+            raise self._refused(realm, shared.retry_after, shared.reason)
+        return shared
+
+    async def _in_line(
+        self,
+        limiter: RateLimiter,
+        lines: dict[str, deque[asyncio.Event]],
+        realm: str,
+        entity: str,
+    ) -> Go:
+        decision = limiter.arrive(realm, self._clock())
         if isinstance(decision, Go):
             return decision
         self._metrics.throttle_avoided.labels(entity).inc()
         if isinstance(decision, Refuse):
             raise self._refused(realm, decision.retry_after, decision.reason)
-        line = self._lines.setdefault(realm, deque())
+        line = lines.setdefault(realm, deque())
         turn = asyncio.Event()
         line.append(turn)
         deadline = self._clock() + self.settings.max_queue_seconds
@@ -405,7 +416,7 @@ class Upstream:
             while True:
                 pause: float | None = None
                 if line[0] is turn:
-                    step = self.limiter.poll(realm, self._clock())
+                    step = limiter.poll(realm, self._clock())
                     if isinstance(step, Go):
                         in_line = False
                         return step
@@ -416,7 +427,7 @@ class Upstream:
                 left = deadline - self._clock()
                 if left <= 0:
                     in_line = False
-                    retry_after = self.limiter.give_up(realm, self._clock())
+                    retry_after = limiter.give_up(realm, self._clock())
                     raise self._refused(realm, retry_after, "queue")
                 pause = left if pause is None else min(pause, left)
                 turn.clear()
@@ -426,17 +437,18 @@ class Upstream:
                         await turn.wait()
         finally:
             if in_line:  # cancelled while waiting: the client went away
-                self.limiter.give_up(realm, self._clock())
+                limiter.give_up(realm, self._clock())
             line.remove(turn)
             if line:
                 line[0].set()
             else:
-                del self._lines[realm]
+                del lines[realm]
 
     def _wake(self, realm: str) -> None:
-        line = self._lines.get(realm)
-        if line:
-            line[0].set()
+        for lines in (self._lines, self._untrusted_lines):
+            line = lines.get(realm)
+            if line:
+                line[0].set()
 
     def _refused(self, realm: str, retry_after: float, reason: Reason) -> RateLimited:
         log.debug(
