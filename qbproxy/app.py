@@ -31,6 +31,7 @@ from qbproxy.db.tables import Tables
 from qbproxy.db.tokens import Tokens
 from qbproxy.embedded_pg import EmbeddedPostgres
 from qbproxy.errors import StoreUnavailable
+from qbproxy.log import quiet_aiohttp
 from qbproxy.metrics import Metrics
 from qbproxy.services import PROXY, Proxy, windows_of
 from qbproxy.sync.ahead import RefreshAhead
@@ -100,8 +101,15 @@ def build_app(settings: Settings, registry: CollectorRegistry | None = None) -> 
         handler_args={
             "max_field_size": max(4 * settings.server.max_header_bytes, 65536),
             "max_line_size": max(4 * settings.server.max_header_bytes, 65536),
+            # Request bodies are forwarded byte for byte with their Content-Encoding; the
+            # proxy decodes only what it parses itself (qbproxy/web/bodies.py).
+            "auto_decompress": False,
+            # aiohttp closes a connection that has not sent a whole request head this long
+            # after it opened or after its last answer: the header timeout.
+            "keepalive_timeout": settings.server.header_timeout_seconds,
         },
     )
+    quiet_aiohttp()
     app[PROXY] = proxy
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_upstream)

@@ -31,8 +31,15 @@ class ServerSettings:
     max_query_chars: int = 100_000
     # Largest single request header line, bytes (aiohttp's parser limit).
     max_header_bytes: int = 16_384
-    # Concurrent client connections per worker; more get a QBO-shaped 503.
+    # Concurrent client connections per worker; more get a QBO-shaped 503. A request
+    # counts once its body's first 64 KiB (or all of it) arrived: slow senders hold none.
     max_connections: int = 1_000
+    # A connection that has not sent a whole request head this long after it opened (or
+    # after its last answer: the keep-alive idle time too) is closed.
+    header_timeout_seconds: float = 30.0
+    # A request body not received this long after its head gets a 408 Fault and the
+    # connection is closed.
+    body_timeout_seconds: float = 10.0
     # Seconds in-flight requests get to finish on SIGTERM (aiohttp may take up to twice
     # this to cancel stragglers; 4 s keeps that inside Docker's 10 s stop grace period).
     shutdown_timeout_seconds: float = 4.0
@@ -44,6 +51,8 @@ class ServerSettings:
         _positive("server.max_query_chars", self.max_query_chars)
         _positive("server.max_header_bytes", self.max_header_bytes)
         _positive("server.max_connections", self.max_connections)
+        _positive("server.header_timeout_seconds", self.header_timeout_seconds)
+        _positive("server.body_timeout_seconds", self.body_timeout_seconds)
         _at_least("server.shutdown_timeout_seconds", self.shutdown_timeout_seconds, 0)
 
 
@@ -66,13 +75,24 @@ class UpstreamSettings:
     # Intuit allows 10 concurrent requests and 500 a minute per realm (qbo-api.md, Limits).
     max_concurrency_per_realm: int = 10
     max_requests_per_minute_per_realm: int = 500
+    # Starts a minute the proxy leaves unused under that limit (Intuit's clock and the
+    # proxy's differ by a round trip; other apps may share the realm).
+    requests_per_minute_margin: int = 10
+    # Callers Intuit has not vouched for (no token, or one not yet accepted for the realm)
+    # share this much of the realm's budget, only what no trusted caller waits for; more
+    # get the proxy's 429. Their failures never open the circuit.
+    untrusted_concurrency_per_realm: int = 3
+    untrusted_requests_per_minute_per_realm: int = 100
     # Longest a request waits for those limits; a longer expected wait gets the proxy's
     # own 429 with Retry-After. 0: never queue.
     max_queue_seconds: float = 10.0
-    # Consecutive failures (timeouts, connection errors, 5xx) that open a realm's circuit,
-    # and how long it stays open (failing fast) before one probe may go to Intuit.
+    # Consecutive failures of Intuit (timeouts, connection errors, 5xx) that open a realm's
+    # circuit; it stays open (failing fast) circuit_first_open_seconds before one probe may
+    # go to Intuit, twice as long after each failed probe, at most circuit_open_seconds
+    # (so a trusted request succeeds within seconds of Intuit's recovery).
     circuit_failures: int = 5
-    circuit_open_seconds: float = 30.0
+    circuit_first_open_seconds: float = 1.0
+    circuit_open_seconds: float = 4.0
     # minorversion the proxy asks for when it loads tables itself (75 is Intuit's floor).
     minor_version: int = 75
     # Connections kept to Intuit across all realms.
@@ -88,9 +108,26 @@ class UpstreamSettings:
         _positive(
             "upstream.max_requests_per_minute_per_realm", self.max_requests_per_minute_per_realm
         )
+        _at_least("upstream.requests_per_minute_margin", self.requests_per_minute_margin, 0)
+        if self.requests_per_minute_margin >= self.max_requests_per_minute_per_realm:
+            raise ConfigError(
+                "upstream.requests_per_minute_margin must be below "
+                "upstream.max_requests_per_minute_per_realm, got "
+                f"{self.requests_per_minute_margin} >= {self.max_requests_per_minute_per_realm}"
+            )
+        _positive("upstream.untrusted_concurrency_per_realm", self.untrusted_concurrency_per_realm)
+        _positive(
+            "upstream.untrusted_requests_per_minute_per_realm",
+            self.untrusted_requests_per_minute_per_realm,
+        )
         _at_least("upstream.max_queue_seconds", self.max_queue_seconds, 0)
         _positive("upstream.circuit_failures", self.circuit_failures)
-        _positive("upstream.circuit_open_seconds", self.circuit_open_seconds)
+        _positive("upstream.circuit_first_open_seconds", self.circuit_first_open_seconds)
+        _at_least(
+            "upstream.circuit_open_seconds",
+            self.circuit_open_seconds,
+            self.circuit_first_open_seconds,
+        )
         _at_least("upstream.minor_version", self.minor_version, 1)
         _positive("upstream.pool_size", self.pool_size)
 

@@ -13,6 +13,11 @@ class StoreUnavailable(QBProxyError, ConnectionError):
     """Postgres cannot be reached or refused the work; callers fall back to forwarding."""
 
 
+class StoreRejected(StoreUnavailable):
+    """Postgres refused values that came from the request (a data error: out of range, too
+    many parameters); Postgres itself is fine. Handled as StoreUnavailable: forwarded."""
+
+
 class UpstreamError(QBProxyError):
     """Intuit could not be asked. Intuit's own 4xx/5xx answers are responses, not this."""
 
@@ -45,3 +50,20 @@ class CircuitOpen(UpstreamUnavailable):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"Intuit failing for this realm, circuit open for {retry_after:.0f}s")
         self.retry_after = retry_after
+
+
+class ClientGone(QBProxyError):
+    """The caller closed its connection: nothing Intuit did, so never counted against a
+    circuit, and no traceback (a client that gives up is ordinary)."""
+
+
+class RequestBodyError(QBProxyError):
+    """The caller's body could not be received as sent."""
+
+
+class SlowBody(RequestBodyError):
+    """The body did not arrive within server.body_timeout_seconds: a 408, then close."""
+
+
+class BadBody(RequestBodyError):
+    """The body cannot be read (a corrupt gzip stream, a broken chunked encoding): a 400."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 access = logging.getLogger("qbproxy.access")
 
 MARKERS = {
@@ -23,3 +25,39 @@ def setup(level: str) -> None:
     )
     # aiohttp's own access log would print query strings; ours replaces it.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (a decoded path may carry ANSI escapes or
+    newlines that would forge or garble log lines)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+class _ServerNoise(logging.Filter):
+    """aiohttp's server logger: a malformed request is one WARNING line without a traceback,
+    a client that went away a DEBUG line; anything else (a bug) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "malformed request: %s", (printable(str(exc.message)),)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        elif isinstance(exc, ConnectionError):
+            record.msg, record.args = "client went away: %s", (type(exc).__name__,)
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger("aiohttp.server").isEnabledFor(logging.DEBUG)
+        return True
+
+
+_NOISE = _ServerNoise()
+
+
+def quiet_aiohttp() -> None:
+    """Install the filter above (idempotent)."""
+    server = logging.getLogger("aiohttp.server")
+    if _NOISE not in server.filters:
+        server.addFilter(_NOISE)

@@ -4,6 +4,7 @@ auth, rate limits, injected faults, gates, answer) and `create_app`."""
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from fake_intuit.envelopes import (
     Reply,
     auth_fault,
     dumps,
+    fault,
     headers,
     server_fault,
     throttle_xml,
@@ -28,11 +30,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     sb = request.app[SANDBOX_KEY]
     realm = request.match_info["realm"]
     parts = tuple(p for p in request.match_info["tail"].split("/") if p)
+    raw = _decoded(await request.read(), request.headers.get("Content-Encoding"))
+    if raw is None:
+        # A body that cannot be decoded (a corrupt gzip stream): Intuit's 400, not a crash.
+        body = fault("2020", "Request has invalid or unsupported property", "body", "")
+        return web.Response(status=400, body=dumps(body), headers=headers("application/json"))
     req = Request(
         request.method,
         parts,
         request.query,
-        await request.read(),
+        raw,
         realm,
         request.headers.get("Authorization", ""),
     )
@@ -143,9 +150,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[SANDBOX_KEY].aclose()
 
 
+def _decoded(raw: bytes, encoding: str | None) -> bytes | None:
+    """The body per its Content-Encoding (gzip, deflate, identity); None if undecodable."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return raw
+    if name not in ("gzip", "x-gzip", "deflate"):
+        return None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in name else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, 16 * 1024 * 1024)
+    except zlib.error:
+        return None
+    return out if inflater.eof and not inflater.unused_data else None
+
+
 def create_app(config: SandboxConfig | None = None) -> web.Application:
     """An aiohttp application serving a freshly seeded fake Intuit; state in app[SANDBOX_KEY]."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    # Bodies are decoded here (`_decoded`), so a corrupt one is a 400, as at Intuit.
+    app = web.Application(client_max_size=16 * 1024 * 1024, handler_args={"auto_decompress": False})
     app[SANDBOX_KEY] = Sandbox(config or SandboxConfig())
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_route("*", "/v3/company/{realm}/{tail:.*}", handle)

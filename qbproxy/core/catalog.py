@@ -413,7 +413,9 @@ def convert(type_: ColumnType, raw: Any) -> Any:
         case "timestamp":
             return parse_timestamp(raw) if isinstance(raw, str) else None
         case "id":
-            return int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
+            # Intuit's ids: ASCII digits within bigint (routing.is_id), else not a row.
+            ok = isinstance(raw, str) and 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()
+            return int(raw) if ok else None
 
 
 def row_values(entity: Entity, doc: dict[str, Any]) -> tuple[Any, ...] | None:

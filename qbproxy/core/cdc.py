@@ -44,6 +44,7 @@ import orjson
 
 from qbproxy.core.catalog import Entity, row_values
 from qbproxy.core.policy import TableFacts
+from qbproxy.core.routing import is_id
 
 # Intuit answers changes up to 30 days back (qbo-api.md, "Hosts and paths").
 LOOKBACK = dt.timedelta(days=30)
@@ -193,7 +194,7 @@ def _table_changes(entity: Entity, items: list[dict[str, Any]]) -> TableChanges 
     latest: dict[int, dict[str, Any] | None] = {}  # the last word on each Id; None: deleted
     for item in items:
         raw_id = item.get("Id")
-        if not isinstance(raw_id, str) or not raw_id.isdigit():
+        if not isinstance(raw_id, str) or not is_id(raw_id):
             return Reload("unreadable", f"{entity.name} without a digit-string Id")
         latest[int(raw_id)] = None if item.get("status") == "Deleted" else item
     rows: list[Row] = []

@@ -1,6 +1,11 @@
-"""Per-realm circuit breaker (pure): closed -> open after N consecutive failures (timeouts,
-connection errors, 5xx) -> half-open once a cool-down passed, when exactly one probe goes to
-Intuit -> closed on its success, open again on its failure. `now` is monotonic seconds.
+"""Per-realm circuit breaker (pure): closed -> open after N consecutive failures of Intuit
+(timeouts, connection errors to Intuit, 5xx) -> half-open once the open period passed, when
+exactly one probe goes to Intuit -> closed on its success, open again on its failure.
+
+The open period starts short (`first_open_seconds`, about a second) and doubles with each
+failed probe up to `open_seconds`, so that once Intuit is back the circuit closes within
+seconds (design.md, promise 6) while a long outage costs one probe per `open_seconds`.
+`now` is monotonic seconds.
 """
 
 from __future__ import annotations
@@ -30,30 +35,36 @@ class FailFast:
 class _Realm:
     failures: int = 0
     opened_at: float | None = None
-    probing: bool = False
+    open_for: float = 0.0  # the current open period
+    probe_started: float | None = None  # a probe is in flight since then
 
 
 class Circuits:
     """One circuit per realm; only realms with recent failures are kept."""
 
-    def __init__(self, failures: int, open_seconds: float) -> None:
-        if failures < 1 or open_seconds <= 0:
-            raise ValueError("a circuit needs failures >= 1 and open_seconds > 0")
+    def __init__(self, failures: int, open_seconds: float, first_open_seconds: float) -> None:
+        if failures < 1 or open_seconds <= 0 or not 0 < first_open_seconds <= open_seconds:
+            raise ValueError(
+                "a circuit needs failures >= 1 and 0 < first_open_seconds <= open_seconds"
+            )
         self.failures = failures
         self.open_seconds = open_seconds
+        self.first_open_seconds = first_open_seconds
         self._realms: dict[str, _Realm] = {}
 
     def allow(self, realm: str, now: float) -> Pass | FailFast:
         state = self._realms.get(realm)
         if state is None or state.opened_at is None:
             return Pass(probe=False)
-        reopens = state.opened_at + self.open_seconds
+        reopens = state.opened_at + state.open_for
         if now < reopens:
             return FailFast(reopens - now)
-        if state.probing:
-            # One probe at a time; the others wait as long as a whole cool-down at most.
-            return FailFast(self.open_seconds)
-        state.probing = True
+        started = state.probe_started
+        if started is not None and now < started + state.open_for:
+            # One probe at a time; its answer is due soon. A probe older than the open
+            # period (Intuit hanging) no longer blocks the next one.
+            return FailFast(min(self.first_open_seconds, started + state.open_for - now))
+        state.probe_started = now
         return Pass(probe=True)
 
     def success(self, realm: str, *, probe: bool) -> bool:
@@ -72,32 +83,40 @@ class Circuits:
 
     def failure(self, realm: str, now: float, *, probe: bool) -> bool:
         """A timeout, a connection error or a 5xx. Returns True when this opened the circuit
-        (from closed, or a failed probe re-opening it)."""
+        (from closed, or a failed probe re-opening it for twice as long, at most
+        `open_seconds`)."""
         state = self._realms.setdefault(realm, _Realm())
         if state.opened_at is not None:
             if not probe:
                 return False
             state.opened_at = now
-            state.probing = False
+            state.open_for = min(state.open_for * 2, self.open_seconds)
+            state.probe_started = None
             return True
         state.failures += 1
         if state.failures < self.failures:
             return False
         state.opened_at = now
+        state.open_for = self.first_open_seconds
         return True
 
     def abandon(self, realm: str) -> None:
-        """The probe ended without a verdict (refused by the limiter, cancelled): let the
-        next request probe instead."""
+        """The probe ended without a verdict (refused by the limiter, cancelled, a caller
+        whose answer does not count): let the next request probe instead."""
         state = self._realms.get(realm)
         if state is not None:
-            state.probing = False
+            state.probe_started = None
+
+    def open_for(self, realm: str) -> float:
+        """The realm's current open period (0 when closed), for logs."""
+        state = self._realms.get(realm)
+        return 0.0 if state is None or state.opened_at is None else state.open_for
 
     def state(self, realm: str, now: float) -> State:
         state = self._realms.get(realm)
         if state is None or state.opened_at is None:
             return "closed"
-        if now < state.opened_at + self.open_seconds:
+        if now < state.opened_at + state.open_for:
             return "open"
         return "half_open"
 

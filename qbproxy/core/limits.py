@@ -1,12 +1,18 @@
 """Intuit's per-realm limits as arithmetic (pure): requests in flight, starts in a sliding
 60 s window, the expected wait of a FIFO queue, and back-off after Intuit's 429.
 
+A start is counted as Intuit counts it, when the request reaches Intuit: it is stamped at
+admission and moved to the time Intuit's answer arrived (`sent`), an upper bound on when
+Intuit saw it, so the window never frees a slot before Intuit's does (issue 14, item 11).
+
 Every method takes `now` (monotonic seconds); the async shell in upstream.py sleeps and
 wakes waiters, this module only decides.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import datetime as dt
 import math
 from collections import deque
@@ -15,14 +21,17 @@ from typing import Literal
 
 # "500 requests a minute" per realm (qbo-api.md, Limits).
 WINDOW_SECONDS = 60.0
-# Intuit's 429 carries no Retry-After; Intuit says wait 60 s (qbo-api.md, Errors).
+# Intuit's 429 carries no Retry-After; Intuit says wait 60 s (qbo-api.md, Errors). The proxy
+# backs off 1 s first and doubles with each 429 in a row up to that, one probe between
+# back-offs, so that a short throttle costs seconds rather than a minute (issue 14, item 4).
+FIRST_BACKOFF_SECONDS = 1.0
 DEFAULT_BACKOFF_SECONDS = 60.0
 # A Retry-After beyond this is not believed: one bad header must not silence a realm for days.
 MAX_BACKOFF_SECONDS = 3600.0
 # Idle realms are forgotten every this many arrivals (memory stays bounded by busy realms).
 _SWEEP_EVERY = 1024
 
-Reason = Literal["backoff", "window", "queue"]
+Reason = Literal["backoff", "window", "queue", "busy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +44,10 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Go:
-    """Start now: one start and one in-flight slot are counted until `done`."""
+    """Start now: one start and one in-flight slot are counted until `done`. `probe`: the
+    first call after a back-off; report its answer (`answered`) or `probe_ended`."""
+
+    probe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +77,10 @@ class Refuse:
 class _Realm:
     inflight: int = 0
     waiting: int = 0
-    starts: deque[float] = field(default_factory=deque)
+    starts: deque[float] = field(default_factory=deque)  # sorted
     backoff_until: float = -math.inf
+    throttles: int = 0  # Intuit's 429s since its last other answer
+    probing: bool = False  # the call after a back-off is in flight
 
     def idle(self, now: float) -> bool:
         return (
@@ -74,6 +88,8 @@ class _Realm:
             and self.waiting == 0
             and not self.starts
             and self.backoff_until <= now
+            and self.throttles == 0
+            and not self.probing
         )
 
 
@@ -115,6 +131,51 @@ class RateLimiter:
             return Wait(self._window_wait(state, now, ahead=0))
         return Wait(None)
 
+    def try_start(self, realm: str, now: float) -> Go | Refuse:
+        """Start now or be refused, never wait: for callers that must not hold up the line
+        (a caller Intuit has not vouched for takes only what nobody waits for)."""
+        state = self._state(realm, now)
+        if state.backoff_until > now or state.throttles:
+            # Never the probe after a back-off either: that is a trusted caller's to make.
+            return Refuse(max(1.0, state.backoff_until - now), "backoff")
+        if state.waiting == 0 and self._free(state):
+            return self._go(state, now)
+        return Refuse(max(1.0, self._window_wait(state, now, ahead=state.waiting)), "busy")
+
+    def cancel(self, realm: str, admitted_at: float, now: float) -> None:
+        """Undo a start that was never sent (another budget refused it)."""
+        state = self._state(realm, now)
+        state.inflight -= 1
+        with _suppress_missing():
+            state.starts.remove(admitted_at)
+        state.probing = False
+        if state.idle(now):
+            del self._realms[realm]
+
+    def sent(self, realm: str, admitted_at: float, now: float) -> None:
+        """Intuit answered a call admitted at `admitted_at`: Intuit counted it no later than
+        `now`, so its window slot is held until `now + 60` (a late stamp frees no slot
+        early)."""
+        state = self._realms.get(realm)
+        if state is None or now <= admitted_at:
+            return
+        with _suppress_missing():
+            state.starts.remove(admitted_at)
+            bisect.insort(state.starts, now)
+
+    def answered(self, realm: str) -> None:
+        """Intuit answered something other than 429: the realm is not throttled."""
+        state = self._realms.get(realm)
+        if state is not None:
+            state.throttles = 0
+            state.probing = False
+
+    def probe_ended(self, realm: str) -> None:
+        """The probe after a back-off got no answer: the next call probes instead."""
+        state = self._realms.get(realm)
+        if state is not None:
+            state.probing = False
+
     def give_up(self, realm: str, now: float) -> float:
         """A queued request leaves the line unserved (deadline passed, client gone).
 
@@ -132,11 +193,17 @@ class RateLimiter:
             del self._realms[realm]
 
     def throttled(self, realm: str, now: float, retry_after: float | None) -> float:
-        """Intuit answered 429: refuse the realm's requests for `retry_after` seconds (60 s
-        when Intuit gave none). Returns the back-off applied."""
-        seconds = DEFAULT_BACKOFF_SECONDS if retry_after is None else retry_after
-        seconds = min(max(seconds, 1.0), MAX_BACKOFF_SECONDS)
+        """Intuit answered 429: refuse the realm's requests for `retry_after` seconds, or
+        when Intuit gave none 1 s, doubling with each 429 in a row up to 60 s; then one
+        probe goes before the rest. Returns the back-off applied."""
         state = self._state(realm, now)
+        if retry_after is None:
+            seconds = min(FIRST_BACKOFF_SECONDS * 2.0**state.throttles, DEFAULT_BACKOFF_SECONDS)
+        else:
+            seconds = retry_after
+        seconds = min(max(seconds, 1.0), MAX_BACKOFF_SECONDS)
+        state.throttles = min(state.throttles + 1, 16)
+        state.probing = False
         state.backoff_until = max(state.backoff_until, now + seconds)
         return seconds
 
@@ -172,12 +239,17 @@ class RateLimiter:
 
     def _free(self, state: _Realm) -> bool:
         return (
-            state.inflight < self.limits.concurrency and len(state.starts) < self.limits.per_minute
+            state.inflight < self.limits.concurrency
+            and len(state.starts) < self.limits.per_minute
+            and not state.probing  # after a back-off, one probe first
         )
 
     def _go(self, state: _Realm, now: float) -> Go:
         state.inflight += 1
-        state.starts.append(now)
+        bisect.insort(state.starts, now)
+        if state.throttles:
+            state.probing = True
+            return Go(probe=True)
         return Go()
 
     def _window_wait(self, state: _Realm, now: float, ahead: int) -> float:
@@ -200,6 +272,11 @@ class RateLimiter:
             earlier -= rounds * per_minute
         base = now if earlier < 0 else max(now, starts[earlier] + WINDOW_SECONDS)
         return base + rounds * WINDOW_SECONDS - now
+
+
+def _suppress_missing() -> contextlib.suppress:
+    """A stamp already out of the window (a call longer than 60 s) is not there to move."""
+    return contextlib.suppress(ValueError)
 
 
 def _expire(state: _Realm, now: float) -> None:

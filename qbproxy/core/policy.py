@@ -193,6 +193,8 @@ def decide_query(facts: QueryFacts, windows: Windows) -> Action:
         if complete(facts.table, windows):
             # Cached, but Intuit decides for a caller it has not vouched for.
             return ServeRows("HIT", remember=True) if facts.trusted else Relay()
+        # A caller Intuit has not vouched for may lead the load (its answer teaches trust);
+        # the load is then held to the realm's untrusted budget (qbproxy/upstream.py).
         return Refresh()
     if facts.refreshed == "loaded" and facts.trusted:
         return ServeRows("MISS")
@@ -349,9 +351,10 @@ def plan_write(segment: str, operation: str, body: dict[str, object] | None) -> 
 
 
 def purge_after(status: int) -> bool:
-    """Intuit's 401/403 means nothing was written: nothing to purge. Any other answer
-    purges the plan's tables and the realm's reports (any write can change a report)."""
-    return status not in (401, 403)
+    """Intuit's 401/403 (the token refused) and 429 (throttled before it looked at the
+    request) mean nothing was written: nothing to purge. Any other answer purges the plan's
+    tables and the realm's reports (any write can change a report)."""
+    return status not in (401, 403, 429)
 
 
 def write_through_lands(status: int, before: int | None, after: int | None) -> bool:

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
+import asyncpg.exceptions._base as asyncpg_base
 
-from qbproxy.errors import StoreUnavailable
+from qbproxy.errors import StoreRejected, StoreUnavailable
 from qbproxy.metrics import Metrics
 
 log = logging.getLogger("qbproxy.store")
@@ -21,6 +22,31 @@ log = logging.getLogger("qbproxy.store")
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     return None
+
+
+# SQLSTATE classes of errors caused by the values a request brought (qbo-api.md ids, query
+# literals): 22 data exception (out of range, invalid text), 54 program limit exceeded
+# (too many parameters, statement too complex). Postgres is fine; the request is forwarded.
+_INPUT_SQLSTATE_CLASSES = frozenset({"22", "54"})
+
+
+def store_error(exc: BaseException) -> StoreUnavailable | None:
+    """Every asyncpg error as StoreUnavailable (transient: Postgres restarting, a connection
+    lost, "cannot switch to state", a statement timeout) or StoreRejected (a data error from
+    the request's values); None for an exception that is not asyncpg's."""
+    if not type(exc).__module__.startswith("asyncpg"):
+        return None
+    text = f"postgres: {type(exc).__name__}: {exc}"
+    if isinstance(exc, asyncpg_base.DataError):  # a value asyncpg could not encode
+        return StoreRejected(text)
+    sqlstate = getattr(exc, "sqlstate", None)
+    if (
+        isinstance(exc, asyncpg.PostgresError)
+        and isinstance(sqlstate, str)
+        and sqlstate[:2] in _INPUT_SQLSTATE_CLASSES
+    ):
+        return StoreRejected(text)
+    return StoreUnavailable(text)
 
 
 class Pool:
@@ -68,8 +94,13 @@ class Pool:
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
                 yield conn
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            mapped = store_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         finally:
             if self._metrics is not None:
                 seconds = time.perf_counter() - started

@@ -37,7 +37,8 @@ from qbproxy.core.routing import QueryRoute, ReadRoute
 from qbproxy.errors import StoreUnavailable, UpstreamError, UpstreamTimeout
 from qbproxy.services import Proxy
 from qbproxy.sync.refresh import Discarded, Loaded, Refused
-from qbproxy.upstream import Fetched
+from qbproxy.upstream import CALLER_TRUSTED, Fetched
+from qbproxy.web.bodies import Body, decoded
 from qbproxy.web.landing import entity_row, fill_row
 from qbproxy.web.relay import (
     BYPASS,
@@ -49,7 +50,6 @@ from qbproxy.web.relay import (
     fetch_as_sent,
     forward,
     local_response,
-    read_body,
     relay,
     relay_fetch,
     store_failed,
@@ -60,16 +60,28 @@ log = logging.getLogger("qbproxy.handlers")
 # --- queries -------------------------------------------------------------------------
 
 
-async def query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outcome:
+# The one Content-Type qbo-api.md and the clients (python-quickbooks, Intuit's SDKs) use for
+# a POST query; with any other the proxy cannot be sure how Intuit reads the body: forward.
+QUERY_CONTENT_TYPE = "application/text"
+
+
+async def query(request: web.Request, proxy: Proxy, route: QueryRoute, sent: Body) -> Outcome:
     realm = route.realm
     body: bytes | None = None
     text = route.text
     if text is None:
-        body = await read_body(request, proxy.settings.server.max_body_bytes)
+        if request.content_type != QUERY_CONTENT_TYPE:
+            return _bypass(await forward(request, proxy, realm, sent), "query", realm)
+        limit = proxy.settings.server.max_body_bytes
+        body = await sent.read(limit)
+        # An undecodable gzip body is BadBody: the handler answers a 400 Fault.
+        plain = decoded(body, request.headers.get("Content-Encoding"), limit)
         try:
-            text = body.decode("utf-8")
+            text = None if plain is None else plain.decode("utf-8")
         except UnicodeDecodeError:
-            return _bypass(await forward(request, proxy, realm, body=body), "query", realm)
+            text = None
+        if text is None:
+            return _bypass(await forward(request, proxy, realm, sent), "query", realm)
     limit = proxy.settings.server.max_query_chars
     if len(text) > limit:
         detail = f"query over {limit} characters"
@@ -77,13 +89,13 @@ async def query(request: web.Request, proxy: Proxy, route: QueryRoute) -> Outcom
     plan = compile_text(text)
     if isinstance(plan, Unsupported):
         log.debug("forwarding a query the cache cannot answer exactly: %s", plan.reason)
-        return _bypass(await forward(request, proxy, realm, body=body), "query", realm)
+        return _bypass(await forward(request, proxy, realm, sent), "query", realm)
     entity = entity_named(plan.entity)
     assert entity is not None
     try:
         response, cache = await _answer_query(request, proxy, realm, entity, plan, body)
     except StoreUnavailable as exc:
-        return _bypass(await store_failed(request, proxy, realm, exc, body), "query", realm)
+        return _bypass(await store_failed(request, proxy, realm, exc, sent), "query", realm)
     return Outcome(response, cache, "query", entity.name, realm)
 
 
@@ -98,6 +110,8 @@ async def _answer_query(
     authorization = request.headers.get("Authorization")
     key = (realm, entity.name, plan.normalized)
     trusted, _, kept = await _first_facts(proxy, key, authorization)
+    # A load this caller leads is held to the budget its trust allows (issue 14, item 3).
+    CALLER_TRUSTED.set(trusted)
     facts = QueryFacts(trusted=trusted, in_memory=kept is not None)
     refused: Fetched | None = None
     error: UpstreamError | None = None
@@ -164,7 +178,8 @@ async def _answer_query(
                     responses.query_body(fragment, proxy.wall_clock()), STALE
                 ), STALE
             case Relay():
-                return await relay_fetch(request, proxy, realm, entity, body), MISS
+                answer = relay_fetch(request, proxy, realm, entity, body, trusted=facts.trusted)
+                return await answer, MISS
             case RelayAnswer():
                 assert refused is not None
                 return relay(refused, MISS), MISS
@@ -218,7 +233,8 @@ async def _ask_and_learn_rule(
 ) -> web.Response:
     """Forward a query only Intuit can answer yet, and learn from its answer whether
     `SELECT *` on this name list hides inactive rows (qbproxy/core/inactive.py)."""
-    answer = await fetch_as_sent(request, proxy, realm, entity, body)
+    # Only a trusted caller's query is answered from rows (policy.decide_query).
+    answer = await fetch_as_sent(request, proxy, realm, entity, body, trusted=True)
     await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
     if answer.status == 200 and plan.shown is not None:
         hidden = await _fragment(proxy, realm, plan)
@@ -235,11 +251,11 @@ async def _ask_and_learn_rule(
 # --- reads by id ---------------------------------------------------------------------
 
 
-async def read(request: web.Request, proxy: Proxy, route: ReadRoute) -> Outcome:
+async def read(request: web.Request, proxy: Proxy, route: ReadRoute, sent: Body) -> Outcome:
     try:
         response, cache = await _answer_read(request, proxy, route)
     except StoreUnavailable as exc:
-        forwarded = await store_failed(request, proxy, route.realm, exc, None)
+        forwarded = await store_failed(request, proxy, route.realm, exc, sent)
         return _bypass(forwarded, "read", route.realm)
     return Outcome(response, cache, "read", route.entity.name, route.realm)
 
@@ -251,6 +267,7 @@ async def _answer_read(
     authorization = request.headers.get("Authorization")
     key = (realm, entity.name, f"#{route.entity_id or ''}")
     trusted, generation, kept = await _first_facts(proxy, key, authorization)
+    CALLER_TRUSTED.set(trusted)
     facts = ReadFacts(trusted=trusted, in_memory=kept is not None)
     doc: bytes | None = None
     answer: Fetched | None = None
@@ -295,6 +312,7 @@ async def _answer_read(
                         request.headers,
                         entity=entity.name,
                         realm=realm,
+                        trusted=facts.trusted,
                     )
                 except UpstreamError as exc:
                     error = exc

@@ -12,9 +12,10 @@ from multidict import CIMultiDict
 
 from qbproxy.core import responses
 from qbproxy.core.catalog import Entity
-from qbproxy.errors import StoreUnavailable
+from qbproxy.errors import StoreRejected, StoreUnavailable
 from qbproxy.services import Proxy
-from qbproxy.upstream import BodyTooLarge, Fetched, response_headers
+from qbproxy.upstream import Fetched, response_headers
+from qbproxy.web.bodies import Body
 
 log = logging.getLogger("qbproxy.handlers")
 
@@ -38,14 +39,17 @@ async def forward(
     request: web.Request,
     proxy: Proxy,
     realm: str | None,
+    body: Body,
     *,
-    body: bytes | None = None,
+    before_send: Callable[[], Awaitable[None]] | None = None,
     before_response: Callable[[int], Awaitable[None]] | None = None,
+    trusted: bool | None = None,
 ) -> web.StreamResponse:
     """Stream the request to Intuit and its answer back. `realm` is the one routing parsed
-    (None: the path names none), for the realm's limits and for token trust."""
+    (None: the path names none), for the realm's limits and for token trust; `trusted`
+    (looked up when not given) picks the realm's budget the call is held to."""
+    authorization = request.headers.get("Authorization")
     if before_response is None and realm is not None:
-        authorization = request.headers.get("Authorization")
 
         async def learn(status: int) -> None:
             # Every answer Intuit gives says something about the caller's token: a 401 on
@@ -53,27 +57,47 @@ async def forward(
             await proxy.tokens.learn(realm, authorization, status)
 
         before_response = learn
+    if trusted is None:
+        trusted = realm is not None and await proxy.tokens.trusted(realm, authorization)
+    limit = proxy.settings.server.max_body_bytes
+    data = body.data(limit)
     return await proxy.upstream.forward(
         request,
-        max_body_bytes=proxy.settings.server.max_body_bytes,
+        max_body_bytes=limit,
         extra_headers={"X-Cache": BYPASS},
-        body=body,
+        body=data if isinstance(data, bytes) else None,
+        stream=None if isinstance(data, bytes) else data,
+        before_send=before_send,
         before_response=before_response,
         realm=realm,
+        trusted=trusted,
     )
 
 
 async def relay_fetch(
-    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+    request: web.Request,
+    proxy: Proxy,
+    realm: str,
+    entity: Entity,
+    body: bytes | None,
+    *,
+    trusted: bool,
 ) -> web.Response:
     """Ask Intuit for this caller, learn what its answer says of the token, relay it."""
-    answer = await fetch_as_sent(request, proxy, realm, entity, body)
+    answer = await fetch_as_sent(request, proxy, realm, entity, body, trusted=trusted)
     await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
     return relay(answer, MISS)
 
 
 async def fetch_as_sent(
-    request: web.Request, proxy: Proxy, realm: str, entity: Entity, body: bytes | None
+    request: web.Request,
+    proxy: Proxy,
+    realm: str,
+    entity: Entity,
+    body: bytes | None,
+    *,
+    trusted: bool,
+    before_send: Callable[[], Awaitable[None]] | None = None,
 ) -> Fetched:
     """The client's request, sent on as it came, answered whole (for answers we read)."""
     return await proxy.upstream.fetch(
@@ -84,6 +108,8 @@ async def fetch_as_sent(
         body=body,
         entity=entity.name,
         realm=realm,
+        trusted=trusted,
+        before_send=before_send,
     )
 
 
@@ -123,23 +149,21 @@ async def store_failed(
     proxy: Proxy,
     realm: str,
     exc: StoreUnavailable,
-    body: bytes | None,
+    body: Body,
 ) -> web.StreamResponse:
-    """Postgres failed mid-request: forward (design.md, promise 6)."""
+    """Postgres failed mid-request, or could not take this request's values: forward
+    (design.md, promises 5 and 6)."""
     note_store_failure(proxy, exc)
-    return await forward(request, proxy, realm, body=body)
+    return await forward(request, proxy, realm, body)
 
 
 def note_store_failure(proxy: Proxy, exc: StoreUnavailable) -> None:
+    if isinstance(exc, StoreRejected):
+        # Postgres is fine; it refused values from this request (issue 14, item 8).
+        log.info("[CACHE] the cache cannot take this request's values, forwarding: %s", exc)
+        return
     proxy.metrics.store_errors.inc()
     log.warning("[CACHE] postgres unavailable, forwarding: %s", exc)
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    body = await read_within(request, limit)
-    if body is None:
-        raise BodyTooLarge
-    return body
 
 
 async def read_within(request: web.Request, limit: int) -> bytes | None:

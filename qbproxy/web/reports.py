@@ -36,6 +36,7 @@ from qbproxy.core.routing import ReportRoute
 from qbproxy.errors import StoreUnavailable, UpstreamError, UpstreamTimeout
 from qbproxy.services import Proxy
 from qbproxy.upstream import Fetched, Streamed
+from qbproxy.web.bodies import Body
 from qbproxy.web.relay import (
     BYPASS,
     HIT,
@@ -54,11 +55,11 @@ log = logging.getLogger("qbproxy.handlers")
 LABEL = "report"
 
 
-async def report(request: web.Request, proxy: Proxy, route: ReportRoute) -> Outcome:
+async def report(request: web.Request, proxy: Proxy, route: ReportRoute, sent: Body) -> Outcome:
     try:
         response, cache = await _answer(request, proxy, route)
     except StoreUnavailable as exc:
-        forwarded = await store_failed(request, proxy, route.realm, exc, None)
+        forwarded = await store_failed(request, proxy, route.realm, exc, sent)
         return Outcome(forwarded, BYPASS, "report", LABEL, route.realm)
     return Outcome(response, cache, "report", LABEL, route.realm)
 
@@ -180,6 +181,7 @@ async def _ask_and_store(
         before_response=learn,
         entity=LABEL,
         realm=realm,
+        trusted=await proxy.tokens.trusted(realm, authorization),
     )
     if isinstance(got, Streamed):
         proxy.metrics.fills.labels(LABEL, "report", "not_stored").inc()
@@ -228,6 +230,7 @@ async def _relay(request: web.Request, proxy: Proxy, realm: str) -> web.StreamRe
         before_response=learn,
         entity=LABEL,
         realm=realm,
+        trusted=await proxy.tokens.trusted(realm, authorization),
     )
     if isinstance(got, Streamed):
         return got.response

@@ -58,6 +58,8 @@ async def make() -> AsyncIterator[Make]:
     async def build(
         base_url: str, clock: Callable[[], float] = time.monotonic, **overrides: Any
     ) -> Limited:
+        # The limiter arithmetic is asserted to the request: no margin unless asked for.
+        overrides.setdefault("requests_per_minute_margin", 0)
         settings = dataclasses.replace(UpstreamSettings(base_url=base_url), **overrides)
         registry = CollectorRegistry()
         upstream = Upstream(settings, Metrics(registry), clock=clock)
@@ -203,29 +205,34 @@ async def test_the_minute_window_refuses_at_once_with_retry_after(
 # --- Intuit's 429 ------------------------------------------------------------------------
 
 
-async def test_intuits_429_is_relayed_and_the_realm_backs_off_60s(
+async def test_intuits_429_is_relayed_and_the_realm_backs_off_briefly_then_probes(
     intuit: Intuit, make: Make
 ) -> None:
     clock = FakeClock()
     limited = await make(intuit.url, clock=clock)
     upstream = limited.upstream
-    intuit.sandbox.throttle_next(1, realm=REALM)
+    intuit.sandbox.throttle_next(2, realm=REALM)
     answer = await read(intuit, upstream)
     assert answer.status == 429
     assert b'<Error code="3001">' in answer.body  # relayed as Intuit sent it
 
-    clock.now += 15
+    clock.now += 0.5  # no Retry-After: 1 s first (issue 14, item 4)
     with pytest.raises(RateLimited) as refused:
         await read(intuit, upstream)
     assert refused.value.reason == "backoff"
-    assert retry_after_header(refused.value.retry_after) == "45"
+    assert retry_after_header(refused.value.retry_after) == "1"
     assert intuit.sandbox.count(realm=REALM) == 1
     assert (await read(intuit, upstream, realm=OTHER_REALM, auth_realm=OTHER_REALM)).status == 200
 
-    clock.now += 45
+    clock.now += 0.5
+    assert (await read(intuit, upstream)).status == 429  # the probe, throttled again: 2 s
+    clock.now += 1.5
+    with pytest.raises(RateLimited):
+        await read(intuit, upstream)
+    clock.now += 0.5
     assert (await read(intuit, upstream)).status == 200
-    assert limited.sample("qbproxy_upstream_throttled_total", entity="Customer") == 1
-    assert limited.sample("qbproxy_upstream_throttle_avoided_total", entity="Customer") == 1
+    assert limited.sample("qbproxy_upstream_throttled_total", entity="Customer") == 2
+    assert limited.sample("qbproxy_upstream_throttle_avoided_total", entity="Customer") == 2
     # Intuit's 429 says Intuit is up: it does not count against the circuit.
     assert upstream.circuits.state(REALM, clock()) == "closed"
 
@@ -256,7 +263,13 @@ async def test_repeated_5xx_open_the_circuit_and_a_probe_closes_it(
     intuit: Intuit, make: Make
 ) -> None:
     clock = FakeClock()
-    limited = await make(intuit.url, clock=clock, circuit_failures=3, circuit_open_seconds=30)
+    limited = await make(
+        intuit.url,
+        clock=clock,
+        circuit_failures=3,
+        circuit_open_seconds=30,
+        circuit_first_open_seconds=30,
+    )
     upstream = limited.upstream
     intuit.sandbox.fail_next(3, status=503, realm=REALM)
     for _ in range(3):
@@ -279,7 +292,13 @@ async def test_repeated_5xx_open_the_circuit_and_a_probe_closes_it(
 
 async def test_one_probe_at_a_time(intuit: Intuit, make: Make) -> None:
     clock = FakeClock()
-    limited = await make(intuit.url, clock=clock, circuit_failures=1, circuit_open_seconds=30)
+    limited = await make(
+        intuit.url,
+        clock=clock,
+        circuit_failures=1,
+        circuit_open_seconds=30,
+        circuit_first_open_seconds=30,
+    )
     upstream = limited.upstream
     intuit.sandbox.fail_next(1, status=500, realm=REALM)
     assert (await read(intuit, upstream)).status == 500
@@ -297,7 +316,13 @@ async def test_one_probe_at_a_time(intuit: Intuit, make: Make) -> None:
 
 async def test_a_failed_probe_reopens_for_another_cool_down(intuit: Intuit, make: Make) -> None:
     clock = FakeClock()
-    limited = await make(intuit.url, clock=clock, circuit_failures=1, circuit_open_seconds=30)
+    limited = await make(
+        intuit.url,
+        clock=clock,
+        circuit_failures=1,
+        circuit_open_seconds=30,
+        circuit_first_open_seconds=30,
+    )
     upstream = limited.upstream
     intuit.sandbox.fail_next(2, status=502, realm=REALM)
     assert (await read(intuit, upstream)).status == 502
@@ -415,7 +440,7 @@ async def test_forward_holds_the_realm_to_its_limits(
     assert await get() == 429  # Intuit's, relayed
     async with upstream.session.get(url, headers=intuit.auth()) as response:
         assert response.status == 429
-        assert response.headers["Retry-After"] in ("59", "60")
+        assert response.headers["Retry-After"] == "1"
         assert await response.read() == b"throttled"  # the proxy's own
     assert intuit.sandbox.count(realm=REALM) == 3
 

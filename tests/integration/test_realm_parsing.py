@@ -46,6 +46,7 @@ async def test_only_ascii_digit_realms_are_limited_and_trusted(
     running = await proxy_for(
         await raw_upstream(_always_ok(calls)),
         upstream_max_requests_per_minute_per_realm="2",
+        upstream_requests_per_minute_margin="0",
         upstream_max_queue_seconds="0",
     )
     path = f"/v3/company/{quote(realm)}/companyinfo/1"  # forwarded: not by realm

@@ -18,8 +18,14 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 GO, PROBE = Pass(probe=False), Pass(probe=True)
 
 
-def run(script: list[Step], failures: int = 3, open_seconds: float = 30.0) -> None:
-    circuits = Circuits(failures, open_seconds)
+def run(
+    script: list[Step],
+    failures: int = 3,
+    open_seconds: float = 30.0,
+    first_open_seconds: float | None = None,
+) -> None:
+    first = open_seconds if first_open_seconds is None else first_open_seconds
+    circuits = Circuits(failures, open_seconds, first)
     for number, (now, action, realm, expected) in enumerate(script):
         result: Result
         if action == "allow":
@@ -112,12 +118,80 @@ def test_scenario(name: str) -> None:
     run(SCENARIOS[name])
 
 
+# Open for 1 s first, doubling with each failed probe up to 8 s (issue 14, item 1).
+BACKOFF: dict[str, list[Step]] = {
+    "the first open period is short": [
+        (0, FAIL, R, False),
+        (0, FAIL, R, False),
+        (0, FAIL, R, True),
+        (0.5, "allow", R, FailFast(0.5)),
+        (1, "state", R, HALF_OPEN),
+        (1, "allow", R, PROBE),
+        (1.2, PROBE_OK, R, True),
+        (1.2, "allow", R, GO),
+    ],
+    "each failed probe doubles the open period up to open_seconds": [
+        (0, FAIL, R, False),
+        (0, FAIL, R, False),
+        (0, FAIL, R, True),
+        (1, "allow", R, PROBE),
+        (1, PROBE_FAIL, R, True),  # open for 2 s
+        (2.5, "allow", R, FailFast(0.5)),
+        (3, "allow", R, PROBE),
+        (3, PROBE_FAIL, R, True),  # 4 s
+        (7, "allow", R, PROBE),
+        (7, PROBE_FAIL, R, True),  # 8 s
+        (15, "allow", R, PROBE),
+        (15, PROBE_FAIL, R, True),  # still 8 s: the ceiling
+        (22, "allow", R, FailFast(1.0)),
+        (23, "allow", R, PROBE),
+        (23.1, PROBE_OK, R, True),
+        (23.1, "state", R, CLOSED),
+    ],
+    "a success resets the back-off: the next outage starts short again": [
+        (0, FAIL, R, False),
+        (0, FAIL, R, False),
+        (0, FAIL, R, True),
+        (1, "allow", R, PROBE),
+        (1, PROBE_FAIL, R, True),
+        (3, "allow", R, PROBE),
+        (3, PROBE_OK, R, True),
+        (4, FAIL, R, False),
+        (4, FAIL, R, False),
+        (4, FAIL, R, True),
+        (5, "allow", R, PROBE),
+    ],
+    "while a probe is in flight the rest fail fast for at most the first period": [
+        (0, FAIL, R, False),
+        (0, FAIL, R, False),
+        (0, FAIL, R, True),
+        (1, "allow", R, PROBE),
+        (1.5, "allow", R, FailFast(0.5)),
+        (1.5, "allow", S, GO),
+    ],
+    "a probe that hangs past the open period lets another probe go": [
+        (0, FAIL, R, False),
+        (0, FAIL, R, False),
+        (0, FAIL, R, True),
+        (1, "allow", R, PROBE),
+        (1.75, "allow", R, FailFast(0.25)),
+        (2, "allow", R, PROBE),
+        (2.5, PROBE_OK, R, True),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(BACKOFF))
+def test_backoff_scenario(name: str) -> None:
+    run(BACKOFF[name], open_seconds=8.0, first_open_seconds=1.0)
+
+
 def test_one_failure_opens_when_so_configured() -> None:
     run([(0, FAIL, R, True), (0.5, "allow", R, FailFast(0.5))], failures=1, open_seconds=1)
 
 
 def test_counts_by_state_for_the_gauge() -> None:
-    circuits = Circuits(1, 10)
+    circuits = Circuits(1, 10, 10)
     assert circuits.counts(0) == {"open": 0, "half_open": 0}
     circuits.failure(R, 0, probe=False)
     circuits.failure(S, 5, probe=False)
@@ -131,7 +205,7 @@ def test_counts_by_state_for_the_gauge() -> None:
 
 
 def test_closed_realms_are_not_kept() -> None:
-    circuits = Circuits(3, 10)
+    circuits = Circuits(3, 10, 10)
     circuits.failure(R, 0, probe=False)
     circuits.success(R, probe=False)
     assert circuits.state(R, 0) == CLOSED
@@ -139,7 +213,10 @@ def test_closed_realms_are_not_kept() -> None:
     assert not circuits._realms
 
 
-@pytest.mark.parametrize(("failures", "open_seconds"), [(0, 30.0), (5, 0.0), (5, -1.0)])
-def test_refuses_unusable_settings(failures: int, open_seconds: float) -> None:
+@pytest.mark.parametrize(
+    ("failures", "open_seconds", "first"),
+    [(0, 30.0, 1.0), (5, 0.0, 0.0), (5, -1.0, 1.0), (5, 30.0, 0.0), (5, 1.0, 2.0)],
+)
+def test_refuses_unusable_settings(failures: int, open_seconds: float, first: float) -> None:
     with pytest.raises(ValueError, match="failures >= 1"):
-        Circuits(failures, open_seconds)
+        Circuits(failures, open_seconds, first)

@@ -39,6 +39,21 @@ def run(limits: Limits, script: list[Step]) -> None:
             result = None
         elif action == "give_up":
             result = limiter.give_up(realm, now)
+        elif action == "try_start":
+            result = limiter.try_start(realm, now)
+        elif action == "answered":
+            limiter.answered(realm)
+            result = None
+        elif action == "probe_ended":
+            limiter.probe_ended(realm)
+            result = None
+        elif action.startswith("sent "):
+            # "sent T": the call admitted at T was answered now + 0.5
+            limiter.sent(realm, float(action.split()[1]), now + 0.5)
+            result = None
+        elif action.startswith("cancel "):
+            limiter.cancel(realm, float(action.split()[1]), now)
+            result = None
         elif action.startswith("throttled"):
             _, _, given = action.partition(" ")
             result = limiter.throttled(realm, now, float(given) if given else None)
@@ -141,15 +156,44 @@ SCENARIOS: dict[str, tuple[Limits, list[Step]]] = {
             (20, "give_up", R, 40.0),
         ],
     ),
-    "Intuit's 429 without Retry-After: the realm backs off 60 s": (
+    "Intuit's 429 without Retry-After: 1 s, then one probe; each 429 in a row doubles it": (
         Limits(concurrency=10, per_minute=100, max_queue_seconds=10),
         [
             (0, "arrive", R, Go()),
-            (1, "throttled", R, 60.0),
+            (1, "throttled", R, 1.0),
             (1, "done", R, None),
-            (11, "arrive", R, Refuse(50.0, "backoff")),
-            (11, "arrive", S, Go()),
-            (61, "arrive", R, Go()),
+            (1.5, "arrive", R, Refuse(0.5, "backoff")),
+            (1.5, "arrive", S, Go()),
+            (2, "arrive", R, Go(probe=True)),
+            (2, "arrive", R, Queued(0.0)),  # the rest wait for the probe's answer
+            (2.1, "poll", R, Wait(None)),
+            (2.25, "throttled", R, 2.0),
+            (2.25, "done", R, None),
+            (2.5, "poll", R, Refuse(1.75, "backoff")),
+            (4.25, "arrive", R, Go(probe=True)),
+            (4.5, "throttled", R, 4.0),
+            (4.5, "done", R, None),
+            (8.5, "arrive", R, Go(probe=True)),
+            (8.75, "answered", R, None),  # Intuit answered: back to normal
+            (8.75, "done", R, None),
+            (9, "arrive", R, Go()),
+            (9, "arrive", R, Go()),
+            (9.5, "throttled", R, 1.0),  # a new episode starts short again
+        ],
+    ),
+    "the back-off grows to 60 s at most": (
+        Limits(concurrency=10, per_minute=1000, max_queue_seconds=10),
+        [(t * 100.0, "throttled", R, min(2.0**t, 60.0)) for t in range(8)],
+    ),
+    "a probe that got no answer lets the next call probe": (
+        Limits(concurrency=10, per_minute=100, max_queue_seconds=10),
+        [
+            (0, "throttled", R, 1.0),
+            (1, "arrive", R, Go(probe=True)),
+            (1, "arrive", R, Queued(0.0)),
+            (2, "probe_ended", R, None),
+            (2, "done", R, None),
+            (2, "poll", R, Go(probe=True)),
         ],
     ),
     "Intuit's Retry-After is honoured, clamped to 1 s .. 1 h, and never shortens a back-off": (
@@ -157,7 +201,7 @@ SCENARIOS: dict[str, tuple[Limits, list[Step]]] = {
         [
             (0, "throttled 5", R, 5.0),
             (1, "arrive", R, Refuse(4.0, "backoff")),
-            (5, "arrive", R, Go()),
+            (5, "arrive", R, Go(probe=True)),
             (10, "throttled 0", R, 1.0),
             (10.5, "arrive", R, Refuse(0.5, "backoff")),
             (20, "throttled 100000", R, 3600.0),
@@ -170,10 +214,51 @@ SCENARIOS: dict[str, tuple[Limits, list[Step]]] = {
         [
             (0, "arrive", R, Go()),
             (0, "arrive", R, Queued(0.0)),
-            (1, "throttled", R, 60.0),
+            (1, "throttled", R, 1.0),
             (1, "done", R, None),
-            (1, "poll", R, Refuse(60.0, "backoff")),
-            (2, "arrive", R, Refuse(59.0, "backoff")),
+            (1, "poll", R, Refuse(1.0, "backoff")),
+            (1.5, "arrive", R, Refuse(0.5, "backoff")),
+        ],
+    ),
+    "try_start never queues: it takes only what nobody waits for": (
+        Limits(concurrency=2, per_minute=100, max_queue_seconds=10),
+        [
+            (0, "try_start", R, Go()),
+            (0, "arrive", R, Go()),
+            (0, "try_start", R, Refuse(1.0, "busy")),  # no slot free
+            (0, "arrive", R, Queued(0.0)),
+            (1, "done", R, None),
+            (1, "try_start", R, Refuse(1.0, "busy")),  # someone waits for that slot
+            (1, "poll", R, Go()),
+        ],
+    ),
+    "try_start never makes the probe after a back-off": (
+        Limits(concurrency=2, per_minute=100, max_queue_seconds=10),
+        [
+            (0, "throttled", R, 1.0),
+            (0.5, "try_start", R, Refuse(1.0, "backoff")),
+            (5, "try_start", R, Refuse(1.0, "backoff")),
+            (5, "arrive", R, Go(probe=True)),
+            (5.1, "answered", R, None),
+            (5.1, "try_start", R, Go()),
+        ],
+    ),
+    "a start counts from when Intuit answered, not from admission (item 11)": (
+        Limits(concurrency=10, per_minute=1, max_queue_seconds=100),
+        [
+            (0, "arrive", R, Go()),
+            (0, "sent 0", R, None),  # Intuit answered it at 0.5 s
+            (0.5, "done", R, None),
+            (60, "arrive", R, Queued(0.5)),  # admitted 60 s ago, but Intuit saw it later
+            (60.5, "poll", R, Go()),
+        ],
+    ),
+    "cancel undoes a start that was never sent": (
+        Limits(concurrency=1, per_minute=1, max_queue_seconds=100),
+        [
+            (0, "try_start", R, Go()),
+            (0, "cancel 0", R, None),
+            (0, "try_start", R, Go()),
         ],
     ),
 }
@@ -214,7 +299,7 @@ def test_counters() -> None:
     limiter.arrive(R, 0)
     assert (limiter.inflight(R), limiter.waiting(R)) == (1, 1)
     assert (limiter.inflight(S), limiter.waiting(S)) == (0, 0)
-    limiter.throttled(R, 0, None)
+    limiter.throttled(R, 0, 60.0)
     assert limiter.backoff_remaining(R, 15) == 45
     assert limiter.backoff_remaining(S, 15) == 0
 
