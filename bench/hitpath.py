@@ -437,7 +437,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"### Hit path: cached answers only, closed loop ({result['client']}, "
         f"{result['duration_s']:g} s per cell)",
         "",
-        f"page: `{result['page_query']}`; read: {READS} customers by Id, in turn.",
+        f"page: `{result['page_query']}`; read: {READS} of those rows by Id, in turn.",
         "",
         "| table rows | request | connections | nginx req/s | qbproxy req/s | qbproxy / nginx "
         "| nginx p50 / p99 ms | qbproxy p50 / p99 ms |",
