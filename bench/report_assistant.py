@@ -72,29 +72,9 @@ def _entity_of(call: Any) -> str | None:
 
 def targets(contenders: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """design.md's assistant-replay targets, judged for qbproxy."""
-    by = {c["name"]: c for c in contenders if c["available"]}
-    q = by.get("qbproxy")
+    q, out = rep.call_targets(contenders, 0.90)
     if q is None:
         return []
-    out = []
-    reduction = q.get("reduction_vs_direct")
-    if reduction is not None:
-        out.append(
-            {
-                "target": "at least 90% fewer upstream calls than direct",
-                "value": f"{reduction:.1%}",
-                "met": reduction >= 0.90,
-            }
-        )
-    if "nginx" in by:
-        ours, theirs = q["upstream_calls"]["total"], by["nginx"]["upstream_calls"]["total"]
-        out.append(
-            {
-                "target": "fewer upstream calls than nginx proxy_cache",
-                "value": f"{ours} vs {theirs}",
-                "met": ours < theirs,
-            }
-        )
     reports = q["reports"]
     out.append(
         {

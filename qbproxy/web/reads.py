@@ -46,8 +46,8 @@ from qbproxy.web.relay import (
     MISS,
     STALE,
     Outcome,
+    ask_and_learn,
     fault,
-    fetch_as_sent,
     forward,
     local_response,
     relay,
@@ -234,8 +234,7 @@ async def _ask_and_learn_rule(
     """Forward a query only Intuit can answer yet, and learn from its answer whether
     `SELECT *` on this name list hides inactive rows (qbproxy/core/inactive.py)."""
     # Only a trusted caller's query is answered from rows (policy.decide_query).
-    answer = await fetch_as_sent(request, proxy, realm, entity, body, trusted=True)
-    await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
+    answer = await ask_and_learn(request, proxy, realm, entity, body, trusted=True)
     if answer.status == 200 and plan.shown is not None:
         hidden = await _fragment(proxy, realm, plan)
         shown = await _fragment(proxy, realm, plan.shown)

@@ -84,9 +84,23 @@ async def relay_fetch(
     trusted: bool,
 ) -> web.Response:
     """Ask Intuit for this caller, learn what its answer says of the token, relay it."""
+    return relay(await ask_and_learn(request, proxy, realm, entity, body, trusted=trusted), MISS)
+
+
+async def ask_and_learn(
+    request: web.Request,
+    proxy: Proxy,
+    realm: str,
+    entity: Entity,
+    body: bytes | None,
+    *,
+    trusted: bool,
+) -> Fetched:
+    """Intuit's whole answer to the caller's request, having learned what it says of the
+    caller's token."""
     answer = await fetch_as_sent(request, proxy, realm, entity, body, trusted=trusted)
     await proxy.tokens.learn(realm, request.headers.get("Authorization"), answer.status)
-    return relay(answer, MISS)
+    return answer
 
 
 async def fetch_as_sent(
